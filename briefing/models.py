@@ -1,0 +1,106 @@
+"""Frozen records passed between stages. Library objects are converted at the boundaries."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Article:
+    """One news item as stored: text as published, cleaned of site furniture."""
+
+    id: str  # stable key derived from the canonical URL (or GUID when there is no link)
+    feed: str  # the feed's name in feeds.yaml
+    source: str  # the name readers see
+    section: str
+    url: str
+    title: str
+    text: str  # cleaned body (or feed description when there is no body)
+    published: datetime  # timezone-aware, UTC
+    guid: str = ""
+    author: str = ""
+    description: str = ""  # the feed's description/summary, as text
+    language: str = "ar"
+    published_estimated: bool = False  # True when the feed gave no date: fetch time stands in
+    raw_text: str = ""  # the text before cleaning, kept so editors can audit the cleaner
+    content_hash: str = ""  # hash of the normalized text, for exact-duplicate detection
+    weight: float = 1.0  # the feed's weight from feeds.yaml
+
+
+@dataclass(frozen=True, slots=True)
+class Story:
+    """Articles about the same event, from one or more sources."""
+
+    id: str  # stable across runs: a story that grows keeps its id
+    articles: tuple[Article, ...]
+    section: str
+    score: float = 0.0  # ranking score: sources, freshness, feed weights
+    updated: bool = False  # grew since the previous edition
+
+    @property
+    def lead(self) -> Article:
+        """The article whose headline stands for the story: the earliest from the best feed."""
+        return min(self.articles, key=lambda a: (-a.weight, a.published, a.id))
+
+    @property
+    def headline(self) -> str:
+        return self.lead.title
+
+    @property
+    def sources(self) -> tuple[str, ...]:
+        """Distinct source names, in order of first publication."""
+        ordered = sorted(self.articles, key=lambda a: a.published)
+        return tuple(dict.fromkeys(a.source for a in ordered))
+
+    @property
+    def latest(self) -> datetime:
+        return max(a.published for a in self.articles)
+
+
+@dataclass(frozen=True, slots=True)
+class KeySentence:
+    """A sentence picked by the extractive summarizer, with every source that carried it."""
+
+    text: str
+    article_id: str
+    sources: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Summary:
+    """What a reader gets for one story."""
+
+    story_id: str
+    key_sentences: tuple[KeySentence, ...]
+    abstract: str | None = None  # machine-written summary, only when it passed the guard
+    model: str | None = None
+    fallback_reason: str | None = None  # why there is no abstract, when one was attempted
+
+
+@dataclass(frozen=True, slots=True)
+class EditionStory:
+    story: Story
+    summary: Summary
+
+
+@dataclass(frozen=True, slots=True)
+class Edition:
+    """One morning's stories, before they are cut per subscriber."""
+
+    id: str  # the edition date in the configured zone, e.g. "2026-11-29"
+    day: date
+    created: datetime
+    stories: tuple[EditionStory, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Digest:
+    """One subscriber's email, rendered."""
+
+    subscriber: str  # email address
+    edition_id: str
+    subject: str
+    html: str | None  # None for text-only subscribers
+    text: str
+    story_ids: tuple[str, ...] = field(default_factory=tuple)

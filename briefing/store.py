@@ -1,0 +1,526 @@
+"""The database: SQLAlchemy Core tables and the few queries the stages need.
+
+SQLite by default; any SQLAlchemy URL works. Idempotency lives here, not in the scheduler:
+articles are keyed by canonical URL, deliveries by (subscriber, edition).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    DateTime,
+    Engine,
+    Float,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    create_engine,
+    delete,
+    event,
+    func,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+
+from briefing.errors import LockedError, StoreError
+from briefing.models import Article
+
+# Every DateTime column holds naive UTC (SQLite keeps no zone); rows come back aware.
+metadata = MetaData()
+
+
+feeds = Table(
+    "feeds",
+    metadata,
+    Column("name", String(200), primary_key=True),
+    Column("url", Text, nullable=False),  # current URL (follows permanent redirects)
+    Column("etag", Text),
+    Column("last_modified", Text),
+    Column("last_success", DateTime),
+    Column("last_attempt", DateTime),
+    Column("last_error", Text),
+    Column("consecutive_failures", Integer, nullable=False, default=0),
+    Column("new_items_last_run", Integer, nullable=False, default=0),
+    Column("disabled_reason", Text),  # set on 410 Gone
+    Column("retry_after", DateTime),  # set on 429/503 with Retry-After
+)
+
+articles = Table(
+    "articles",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("feed", String(200), nullable=False, index=True),
+    Column("source", String(200), nullable=False),
+    Column("section", String(100), nullable=False),
+    Column("url", Text, nullable=False),
+    Column("guid", Text),
+    Column("title", Text, nullable=False),
+    Column("text", Text, nullable=False),
+    Column("raw_text", Text),
+    Column("description", Text),
+    Column("author", Text),
+    Column("language", String(8)),
+    Column("published", DateTime, nullable=False, index=True),
+    Column("published_estimated", Boolean, nullable=False, default=False),
+    Column("fetched_at", DateTime, nullable=False),
+    Column("content_hash", String(64), index=True),
+    Column("weight", Float, nullable=False, default=1.0),
+    Column("story_id", String(64), index=True),
+)
+
+stories = Table(
+    "stories",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("created_at", DateTime, nullable=False),
+    Column("updated_at", DateTime, nullable=False),
+    Column("article_count", Integer, nullable=False, default=0),
+    Column("last_edition_count", Integer),  # articles it had when last sent
+)
+
+summaries = Table(
+    "summaries",
+    metadata,
+    Column("cache_key", String(64), primary_key=True),  # story content + model + settings
+    Column("abstract", Text),
+    Column("model", Text),
+    Column("fallback_reason", Text),
+    Column("created_at", DateTime, nullable=False),
+)
+
+editions = Table(
+    "editions",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("created_at", DateTime, nullable=False),
+    Column("story_ids", Text, nullable=False),  # JSON list, in digest order
+)
+
+deliveries = Table(
+    "deliveries",
+    metadata,
+    Column("edition_id", String(32), primary_key=True),
+    Column("subscriber", String(320), primary_key=True),
+    Column("status", String(16), nullable=False),  # reserved, sent, failed
+    Column("message_id", Text, nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("error", Text),
+    Column("reserved_by", Text),
+    Column("updated_at", DateTime, nullable=False),
+)
+
+locks = Table(
+    "locks",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("owner", Text, nullable=False),
+    Column("acquired_at", DateTime, nullable=False),
+    Column("expires_at", DateTime, nullable=False),
+)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _naive_utc(moment: datetime) -> datetime:
+    return moment.astimezone(UTC).replace(tzinfo=None)
+
+
+def _aware(moment: datetime | None) -> datetime | None:
+    return moment.replace(tzinfo=UTC) if moment is not None and moment.tzinfo is None else moment
+
+
+class Store:
+    """One database. Create it once per run and pass it to the stages that need it."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        if url.startswith("sqlite:///"):
+            Path(url.removeprefix("sqlite:///")).expanduser().parent.mkdir(
+                parents=True, exist_ok=True
+            )
+        try:
+            self.engine: Engine = create_engine(url, future=True)
+            if self.engine.dialect.name == "sqlite":
+                event.listen(self.engine, "connect", _sqlite_pragmas)
+            metadata.create_all(self.engine)
+        except SQLAlchemyError as exc:
+            raise StoreError(
+                f"cannot open database {url!r}: {exc.__class__.__name__}",
+                hint="check `database` in briefing.yaml and that its folder is writable",
+            ) from exc
+        self.owner = f"{socket.gethostname()}:{os.getpid()}"
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # ---- feeds -------------------------------------------------------------------------
+
+    def feed_state(self, name: str) -> dict[str, Any] | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(feeds).where(feeds.c.name == name)).mappings().first()
+        return _aware_row(row) if row else None
+
+    def all_feed_states(self) -> list[dict[str, Any]]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(feeds).order_by(feeds.c.name)).mappings().all()
+        return [_aware_row(r) for r in rows]
+
+    def save_feed_state(self, name: str, **values: Any) -> None:
+        values = {k: _naive_utc(v) if isinstance(v, datetime) else v for k, v in values.items()}
+        with self.engine.begin() as conn:
+            done = conn.execute(update(feeds).where(feeds.c.name == name).values(**values))
+            if done.rowcount == 0:
+                values.setdefault("url", "")
+                values.setdefault("consecutive_failures", 0)
+                values.setdefault("new_items_last_run", 0)
+                conn.execute(insert(feeds).values(name=name, **values))
+
+    # ---- articles ----------------------------------------------------------------------
+
+    def known_keys(self) -> tuple[set[str], set[str], set[str]]:
+        """Ids, GUIDs and content hashes already stored, for deduplication at ingest."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(articles.c.id, articles.c.guid, articles.c.content_hash)
+            ).all()
+        return {r[0] for r in rows}, {r[1] for r in rows if r[1]}, {r[2] for r in rows if r[2]}
+
+    def add_articles(self, items: Iterable[Article], fetched_at: datetime) -> int:
+        """Insert articles not stored yet; return how many were new."""
+        new = 0
+        with self.engine.begin() as conn:
+            for article in items:
+                try:
+                    with conn.begin_nested():
+                        conn.execute(insert(articles).values(**_article_row(article, fetched_at)))
+                    new += 1
+                except IntegrityError:
+                    continue  # stored by an earlier run: keep the first copy
+        return new
+
+    def articles_since(self, since: datetime) -> list[Article]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(articles)
+                .where(articles.c.published >= _naive_utc(since))
+                .order_by(articles.c.published, articles.c.id)
+            ).mappings()
+            return [_article_from_row(r) for r in rows]
+
+    def story_assignments(self, article_ids: Iterable[str]) -> dict[str, str]:
+        ids = list(article_ids)
+        result: dict[str, str] = {}
+        with self.engine.connect() as conn:
+            for chunk in _chunks(ids, 500):
+                rows = conn.execute(
+                    select(articles.c.id, articles.c.story_id).where(
+                        articles.c.id.in_(chunk), articles.c.story_id.is_not(None)
+                    )
+                )
+                result.update({r[0]: r[1] for r in rows})
+        return result
+
+    def assign_stories(self, assignment: dict[str, str], now: datetime) -> None:
+        """Record article -> story; create or touch the story rows."""
+        counts: dict[str, int] = {}
+        for story_id in assignment.values():
+            counts[story_id] = counts.get(story_id, 0) + 1
+        with self.engine.begin() as conn:
+            for article_id, story_id in assignment.items():
+                conn.execute(
+                    update(articles).where(articles.c.id == article_id).values(story_id=story_id)
+                )
+            existing = {
+                r[0]: r[1]
+                for r in conn.execute(
+                    select(stories.c.id, stories.c.article_count).where(
+                        stories.c.id.in_(list(counts))
+                    )
+                )
+            }
+            for story_id, count in counts.items():
+                if story_id not in existing:
+                    conn.execute(
+                        insert(stories).values(
+                            id=story_id,
+                            created_at=_naive_utc(now),
+                            updated_at=_naive_utc(now),
+                            article_count=count,
+                        )
+                    )
+                elif existing[story_id] != count:
+                    conn.execute(
+                        update(stories)
+                        .where(stories.c.id == story_id)
+                        .values(updated_at=_naive_utc(now), article_count=count)
+                    )
+
+    def last_sent_counts(self, story_ids: Iterable[str]) -> dict[str, int]:
+        """How many articles each story had when it last went out in an edition."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(stories.c.id, stories.c.last_edition_count).where(
+                    stories.c.id.in_(list(story_ids))
+                )
+            )
+            return {r[0]: r[1] for r in rows if r[1] is not None}
+
+    def mark_sent_counts(self, counts: dict[str, int]) -> None:
+        with self.engine.begin() as conn:
+            for story_id, count in counts.items():
+                conn.execute(
+                    update(stories).where(stories.c.id == story_id).values(last_edition_count=count)
+                )
+
+    # ---- summaries cache ---------------------------------------------------------------
+
+    def cached_summary(self, key: str) -> dict[str, Any] | None:
+        with self.engine.connect() as conn:
+            row = (
+                conn.execute(select(summaries).where(summaries.c.cache_key == key))
+                .mappings()
+                .first()
+            )
+        return dict(row) if row else None
+
+    def cache_summary(
+        self, key: str, *, abstract: str | None, model: str | None, fallback_reason: str | None
+    ) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(delete(summaries).where(summaries.c.cache_key == key))
+            conn.execute(
+                insert(summaries).values(
+                    cache_key=key,
+                    abstract=abstract,
+                    model=model,
+                    fallback_reason=fallback_reason,
+                    created_at=_naive_utc(utcnow()),
+                )
+            )
+
+    # ---- editions and deliveries -------------------------------------------------------
+
+    def save_edition(self, edition_id: str, story_ids: list[str], created: datetime) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(delete(editions).where(editions.c.id == edition_id))
+            conn.execute(
+                insert(editions).values(
+                    id=edition_id, created_at=_naive_utc(created), story_ids=json.dumps(story_ids)
+                )
+            )
+
+    def edition_story_ids(self, edition_id: str) -> list[str] | None:
+        with self.engine.connect() as conn:
+            value = conn.execute(
+                select(editions.c.story_ids).where(editions.c.id == edition_id)
+            ).scalar()
+        return json.loads(value) if value else None
+
+    def reserve_delivery(
+        self, edition_id: str, subscriber: str, message_id: str, *, stale_after: timedelta
+    ) -> bool:
+        """Claim the right to send this edition to this subscriber.
+
+        False when it was sent already or another run is sending it right now.
+
+        A reservation older than `stale_after` is taken over: its run died mid-send.
+        """
+        now = utcnow()
+        with self.engine.begin() as conn:
+            try:
+                with conn.begin_nested():
+                    conn.execute(
+                        insert(deliveries).values(
+                            edition_id=edition_id,
+                            subscriber=subscriber,
+                            status="reserved",
+                            message_id=message_id,
+                            attempts=1,
+                            reserved_by=self.owner,
+                            updated_at=_naive_utc(now),
+                        )
+                    )
+                return True
+            except IntegrityError:
+                pass
+            # Retry a failed one, or take over a stale reservation, in one conditional update
+            # so that two runs cannot both win.
+            taken = conn.execute(
+                update(deliveries)
+                .where(
+                    deliveries.c.edition_id == edition_id,
+                    deliveries.c.subscriber == subscriber,
+                    (deliveries.c.status == "failed")
+                    | (
+                        (deliveries.c.status == "reserved")
+                        & (deliveries.c.updated_at < _naive_utc(now - stale_after))
+                    ),
+                )
+                .values(
+                    status="reserved",
+                    reserved_by=self.owner,
+                    attempts=deliveries.c.attempts + 1,
+                    updated_at=_naive_utc(now),
+                    error=None,
+                )
+            )
+            return taken.rowcount == 1
+
+    def complete_delivery(
+        self, edition_id: str, subscriber: str, *, error: str | None = None, permanent: bool = False
+    ) -> None:
+        status = "sent" if error is None else ("failed_permanent" if permanent else "failed")
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(deliveries)
+                .where(deliveries.c.edition_id == edition_id, deliveries.c.subscriber == subscriber)
+                .values(status=status, error=error, updated_at=_naive_utc(utcnow()))
+            )
+
+    def delivery_status(self, edition_id: str) -> dict[str, str]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(deliveries.c.subscriber, deliveries.c.status).where(
+                    deliveries.c.edition_id == edition_id
+                )
+            )
+            return {r[0]: r[1] for r in rows}
+
+    # ---- locks and retention -----------------------------------------------------------
+
+    @contextmanager
+    def lock(self, name: str, *, ttl: timedelta) -> Iterator[None]:
+        """Hold a named lock in the database for the duration of the block."""
+        now = utcnow()
+        with self.engine.begin() as conn:
+            conn.execute(
+                delete(locks).where(locks.c.name == name, locks.c.expires_at < _naive_utc(now))
+            )
+            try:
+                conn.execute(
+                    insert(locks).values(
+                        name=name,
+                        owner=self.owner,
+                        acquired_at=_naive_utc(now),
+                        expires_at=_naive_utc(now + ttl),
+                    )
+                )
+            except IntegrityError:
+                holder = conn.execute(
+                    select(locks.c.owner, locks.c.acquired_at).where(locks.c.name == name)
+                ).first()
+                owner, since = holder if holder else ("unknown", "?")
+                raise LockedError(
+                    f"another run ({owner}) has been building the edition since {since} UTC",
+                    hint="wait for it to finish; a lock left by a crashed run expires by itself",
+                ) from None
+        try:
+            yield
+        finally:
+            with self.engine.begin() as conn:
+                conn.execute(delete(locks).where(locks.c.name == name, locks.c.owner == self.owner))
+
+    def prune(self, older_than: datetime) -> dict[str, int]:
+        """Delete articles, editions and deliveries older than `older_than`."""
+        cutoff = _naive_utc(older_than)
+        with self.engine.begin() as conn:
+            n_articles = conn.execute(
+                delete(articles).where(articles.c.published < cutoff)
+            ).rowcount
+            n_editions = conn.execute(
+                delete(editions).where(editions.c.created_at < cutoff)
+            ).rowcount
+            n_deliveries = conn.execute(
+                delete(deliveries).where(deliveries.c.updated_at < cutoff)
+            ).rowcount
+            n_stories = conn.execute(delete(stories).where(stories.c.updated_at < cutoff)).rowcount
+        return {
+            "articles": n_articles,
+            "editions": n_editions,
+            "deliveries": n_deliveries,
+            "stories": n_stories,
+        }
+
+    def count(self, table: str) -> int:
+        with self.engine.connect() as conn:
+            return int(
+                conn.execute(select(func.count()).select_from(metadata.tables[table])).scalar() or 0
+            )
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    # WAL lets a reader (briefing feeds) run beside a writer; busy_timeout makes two runs
+    # wait for each other instead of failing with "database is locked".
+    cursor = dbapi_conn.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def _chunks(items: list[str], size: int) -> Iterator[list[str]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _aware_row(row: Any) -> dict[str, Any]:
+    return {k: _aware(v) if isinstance(v, datetime) else v for k, v in dict(row).items()}
+
+
+def _article_row(article: Article, fetched_at: datetime) -> dict[str, Any]:
+    return {
+        "id": article.id,
+        "feed": article.feed,
+        "source": article.source,
+        "section": article.section,
+        "url": article.url,
+        "guid": article.guid,
+        "title": article.title,
+        "text": article.text,
+        "raw_text": article.raw_text,
+        "description": article.description,
+        "author": article.author,
+        "language": article.language,
+        "published": _naive_utc(article.published),
+        "published_estimated": article.published_estimated,
+        "fetched_at": _naive_utc(fetched_at),
+        "content_hash": article.content_hash,
+        "weight": article.weight,
+    }
+
+
+def _article_from_row(row: Any) -> Article:
+    return Article(
+        id=row["id"],
+        feed=row["feed"],
+        source=row["source"],
+        section=row["section"],
+        url=row["url"],
+        title=row["title"],
+        text=row["text"],
+        published=_aware(row["published"]),  # type: ignore[arg-type]
+        guid=row["guid"] or "",
+        author=row["author"] or "",
+        description=row["description"] or "",
+        language=row["language"] or "",
+        published_estimated=bool(row["published_estimated"]),
+        raw_text=row["raw_text"] or "",
+        content_hash=row["content_hash"] or "",
+        weight=row["weight"],
+    )
