@@ -179,7 +179,8 @@ class Settings(Strict):
     feeds_file: str = "feeds.yaml"
     subscribers_file: str = "subscribers.yaml"
     sections: dict[SectionId, str] = Field(default_factory=lambda: {"news": "أخبار"})
-    max_stories: int = Field(default=20, ge=1, le=200)
+    max_stories: int = Field(default=20, ge=1, le=200)  # per section, in one edition
+    edition_window_hours: int = Field(default=24, ge=1)  # how far back an edition looks
     retention_days: int = Field(default=30, ge=1)
     schedule: Schedule = Schedule()
     ingest: Ingest = Ingest()
@@ -236,30 +237,34 @@ def load_config(path: str | Path) -> Config:
     main = load_yaml(path)
     problems: list[str] = []
     settings = _validate(Settings, main, problems)
-    if settings is None:
-        raise ConfigError(problems)
-    feeds_src = load_yaml(path.parent / settings.feeds_file)
-    subs_src = load_yaml(path.parent / settings.subscribers_file)
+    # Even when briefing.yaml has problems, feeds and subscribers are checked too, so that
+    # one run of check-config reports everything.
+    feeds_src = load_yaml(path.parent / _file_setting(main, settings, "feeds_file"))
+    subs_src = load_yaml(path.parent / _file_setting(main, settings, "subscribers_file"))
     feeds = _validate(FeedsFile, feeds_src, problems)
     subs = _validate(SubscribersFile, subs_src, problems)
-    if feeds:
-        _check_sections(
-            settings,
-            feeds_src,
-            [(("feeds", i), f.section) for i, f in enumerate(feeds.feeds)],
-            problems,
-        )
+    if settings and feeds:
+        pairs = [(("feeds", i, "section"), f.section) for i, f in enumerate(feeds.feeds)]
+        _check_sections(settings, feeds_src, pairs, problems)
         _check_file_urls(settings, feeds, feeds_src, problems)
-    if subs:
+    if settings and subs:
         pairs = [
-            (("subscribers", i, "sections", j), s)
+            (("subscribers", i, "sections", j), section)
             for i, sub in enumerate(subs.subscribers)
-            for j, s in enumerate(sub.sections)
+            for j, section in enumerate(sub.sections)
         ]
         _check_sections(settings, subs_src, pairs, problems)
-    if problems or feeds is None or subs is None:
+    if problems or settings is None or feeds is None or subs is None:
         raise ConfigError(problems)
     return Config(path=path, settings=settings, feeds=feeds.feeds, subscribers=subs.subscribers)
+
+
+def _file_setting(source: YamlSource, settings: Settings | None, key: str) -> str:
+    """The feeds/subscribers file name, from valid settings or, failing that, as written."""
+    if settings is not None:
+        return str(getattr(settings, key))
+    written = source.data.get(key) if isinstance(source.data, dict) else None
+    return written if isinstance(written, str) else str(Settings.model_fields[key].default)
 
 
 def _validate(model: type[Strict], source: YamlSource, problems: list[str]) -> Any:

@@ -11,6 +11,7 @@ import os
 import socket
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -89,7 +90,9 @@ stories = Table(
     Column("created_at", DateTime, nullable=False),
     Column("updated_at", DateTime, nullable=False),
     Column("article_count", Integer, nullable=False, default=0),
-    Column("last_edition_count", Integer),  # articles it had when last sent
+    Column("last_edition_id", String(32)),  # the edition it last went out in
+    Column("last_edition_count", Integer),  # how many articles it had then
+    Column("before_count", Integer),  # how many it had in the edition before that one
 )
 
 summaries = Table(
@@ -131,6 +134,13 @@ locks = Table(
     Column("acquired_at", DateTime, nullable=False),
     Column("expires_at", DateTime, nullable=False),
 )
+
+
+@dataclass(frozen=True, slots=True)
+class StoryHistory:
+    edition_id: str  # the last edition the story went out in
+    count: int  # its article count then
+    before_count: int | None  # its article count in the edition before that one
 
 
 def utcnow() -> datetime:
@@ -271,22 +281,36 @@ class Store:
                         .values(updated_at=_naive_utc(now), article_count=count)
                     )
 
-    def last_sent_counts(self, story_ids: Iterable[str]) -> dict[str, int]:
-        """How many articles each story had when it last went out in an edition."""
+    def edition_history(self, story_ids: Iterable[str]) -> dict[str, StoryHistory]:
+        """For stories that went out before: in which edition, with how many articles."""
         with self.engine.connect() as conn:
             rows = conn.execute(
-                select(stories.c.id, stories.c.last_edition_count).where(
-                    stories.c.id.in_(list(story_ids))
-                )
+                select(
+                    stories.c.id,
+                    stories.c.last_edition_id,
+                    stories.c.last_edition_count,
+                    stories.c.before_count,
+                ).where(stories.c.id.in_(list(story_ids)), stories.c.last_edition_id.is_not(None))
             )
-            return {r[0]: r[1] for r in rows if r[1] is not None}
+            return {r[0]: StoryHistory(r[1], r[2], r[3]) for r in rows}
 
-    def mark_sent_counts(self, counts: dict[str, int]) -> None:
+    def mark_in_edition(self, edition_id: str, counts: dict[str, int]) -> None:
+        """Record that these stories went out in `edition_id` with these article counts.
+
+        Re-running the same edition keeps what the edition before it had, so that a re-run
+        marks the same stories as updated.
+        """
+        history = self.edition_history(counts)
         with self.engine.begin() as conn:
             for story_id, count in counts.items():
-                conn.execute(
-                    update(stories).where(stories.c.id == story_id).values(last_edition_count=count)
-                )
+                past = history.get(story_id)
+                values: dict[str, Any] = {
+                    "last_edition_id": edition_id,
+                    "last_edition_count": count,
+                }
+                if past is None or past.edition_id != edition_id:
+                    values["before_count"] = past.count if past else None
+                conn.execute(update(stories).where(stories.c.id == story_id).values(**values))
 
     # ---- summaries cache ---------------------------------------------------------------
 

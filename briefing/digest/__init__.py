@@ -1,0 +1,1 @@
+"""Render one digest per subscriber and deliver it (SMTP or outbox)."""

@@ -1,0 +1,192 @@
+"""One edition, stage after stage. No logic of its own beyond passing records along."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+
+from briefing import cluster
+from briefing.config import Config
+from briefing.digest.deliver import DeliveryReport, deliver
+from briefing.digest.render import render_digest
+from briefing.ingest import IngestReport, ingest
+from briefing.models import Article, Edition, EditionStory, Story, Summary
+from briefing.store import Store, StoryHistory, utcnow
+from briefing.summarize.extractive import summarize_story
+
+log = logging.getLogger(__name__)
+
+EXIT_OK, EXIT_PARTIAL, EXIT_CONFIG, EXIT_NOTHING_SENT = 0, 1, 2, 3
+
+
+@dataclass(frozen=True, slots=True)
+class RunReport:
+    edition_id: str
+    ingest: IngestReport
+    stories: int
+    summaries: dict[str, int]
+    delivery: DeliveryReport
+    subscribers: int
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def exit_code(self) -> int:
+        """0 all went well, 1 partial (a feed or recipient failed), 3 nothing could be sent."""
+        delivered = len(self.delivery.sent) + len(self.delivery.skipped)
+        if self.subscribers and delivered == 0:
+            return EXIT_NOTHING_SENT
+        if self.ingest.feeds_failed or self.delivery.failed:
+            return EXIT_PARTIAL
+        return EXIT_OK
+
+    def lines(self) -> list[str]:
+        """The short human report printed after a run."""
+        d = self.delivery
+        where = f" in {d.outbox}" if d.outbox else ""
+        lines = [
+            f"edition {self.edition_id}",
+            f"feeds read: {self.ingest.feeds_ok} ok, {self.ingest.feeds_failed} failed",
+            f"articles new: {self.ingest.new_articles}",
+            f"stories: {self.stories}",
+            "summaries: " + ", ".join(f"{v} {k}" for k, v in self.summaries.items()),
+            f"digests {'written' if d.outbox else 'sent'}: {len(d.sent)}{where}"
+            + (f", already sent: {len(d.skipped)}" if d.skipped else "")
+            + (f", failed: {len(d.failed)}" if d.failed else ""),
+        ]
+        lines += [f"  feed {o.feed}: {o.error}" for o in self.ingest.outcomes if o.error]
+        lines += [f"  recipient {who}: {why}" for who, why in d.failed]
+        return lines
+
+
+class _Timer:
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    @contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[name] = round(time.perf_counter() - start, 3)
+
+
+def run_edition(config: Config, *, now: datetime | None = None, send: bool = True) -> RunReport:
+    """Ingest, cluster, summarize, render and deliver one edition."""
+    now = now or utcnow()
+    timer = _Timer()
+    store = Store(config.database_url)
+    try:
+        with timer.stage("ingest"):
+            ingested = ingest(config, store, now)
+        edition, summary_counts = build_edition(config, store, now, timer)
+        with timer.stage("render"):
+            digests = [render_digest(edition, s, config) for s in config.subscribers]
+        with timer.stage("deliver"):
+            delivery = deliver(digests, config, store) if send else DeliveryReport()
+        store.mark_in_edition(
+            edition.id, {s.story.id: len(s.story.articles) for s in edition.stories}
+        )
+    finally:
+        store.close()
+    return RunReport(
+        edition_id=edition.id,
+        ingest=ingested,
+        stories=len(edition.stories),
+        summaries=summary_counts,
+        delivery=delivery,
+        subscribers=len(config.subscribers) if send else 0,
+        seconds=timer.seconds,
+    )
+
+
+def build_edition(
+    config: Config, store: Store, now: datetime, timer: _Timer | None = None
+) -> tuple[Edition, dict[str, int]]:
+    """Cluster the window's articles into ranked stories and summarize them."""
+    timer = timer or _Timer()
+    edition_id = now.astimezone(config.zone).date().isoformat()
+    with timer.stage("cluster"):
+        stories = cluster_window(config, store, now)
+        stories = select_for_edition(
+            stories, store.edition_history(s.id for s in stories), edition_id
+        )
+        stories = cluster.rank_stories(stories, now, list(config.settings.sections))
+        stories = _cap_per_section(stories, config.settings.max_stories)
+    with timer.stage("summarize"):
+        summaries, counts = summarize(config, stories)
+    edition = Edition(
+        id=edition_id,
+        day=now.astimezone(config.zone).date(),
+        created=now,
+        stories=tuple(EditionStory(story=s, summary=summaries[s.id]) for s in stories),
+    )
+    store.save_edition(edition.id, [s.story.id for s in edition.stories], now)
+    return edition, counts
+
+
+def cluster_window(config: Config, store: Store, now: datetime) -> list[Story]:
+    """Stories of the edition window; clustering sees a wider window so stories keep their ids."""
+    window = timedelta(
+        hours=max(config.settings.cluster.window_hours, config.settings.edition_window_hours)
+    )
+    articles = store.articles_since(now - window)
+    previous = store.story_assignments(a.id for a in articles)
+    assignment = cluster.assign_stories(articles, previous, config.settings.cluster)
+    store.assign_stories({k: v for k, v in assignment.items() if previous.get(k) != v}, now)
+    since = now - timedelta(hours=config.settings.edition_window_hours)
+    grouped: dict[str, list[Article]] = defaultdict(list)
+    for article in articles:
+        grouped[assignment[article.id]].append(article)
+    stories = []
+    for story_id, members in grouped.items():
+        if max(a.published for a in members) < since:
+            continue  # nothing new in this story within the edition window
+        lead = min(members, key=lambda a: (-a.weight, a.published, a.id))
+        stories.append(Story(id=story_id, articles=tuple(members), section=lead.section))
+    return stories
+
+
+def select_for_edition(
+    stories: list[Story], history: dict[str, StoryHistory], edition_id: str
+) -> list[Story]:
+    """Leave out stories already sent with nothing new; mark the ones that grew as updated."""
+    chosen = []
+    for story in stories:
+        past = history.get(story.id)
+        count = len(story.articles)
+        if past is None:
+            chosen.append(story)
+        elif past.edition_id == edition_id:  # a re-run of today's edition: same verdict
+            updated = past.before_count is not None and count > past.before_count
+            chosen.append(replace(story, updated=updated))
+        elif count > past.count:
+            chosen.append(replace(story, updated=True))
+    return chosen
+
+
+def _cap_per_section(stories: list[Story], cap: int) -> list[Story]:
+    taken: dict[str, int] = defaultdict(int)
+    kept = []
+    for story in stories:
+        if taken[story.section] < cap:
+            taken[story.section] += 1
+            kept.append(story)
+    return kept
+
+
+def summarize(config: Config, stories: list[Story]) -> tuple[dict[str, Summary], dict[str, int]]:
+    settings = config.settings.summarizer.extractive
+    summaries = {
+        s.id: Summary(
+            story_id=s.id,
+            key_sentences=summarize_story(s, sentences=settings.sentences, words=settings.words),
+        )
+        for s in stories
+    }
+    return summaries, {"extractive": len(summaries)}
