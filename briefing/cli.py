@@ -6,35 +6,25 @@ import argparse
 import logging
 import sys
 from collections.abc import Callable, Sequence
-from datetime import timedelta
 from pathlib import Path
 
 from briefing import __version__
 from briefing.config import Config, load_config
 from briefing.errors import BriefingError, ConfigError, LockedError
 from briefing.logs import setup_logging
-from briefing.pipeline import EXIT_CONFIG, EXIT_OK, EXIT_PARTIAL
+from briefing.pipeline import EXIT_CONFIG, EXIT_LOCKED, EXIT_OK, EXIT_PARTIAL
 
 log = logging.getLogger("briefing")
 
-EXIT_LOCKED = 4
 DEFAULT_CONFIG = "config/briefing.yaml"
-_LOCK_TTL = timedelta(hours=2)  # a crashed run's lock expires after this
 
 Handler = Callable[[argparse.Namespace], int]
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     from briefing.pipeline import run_edition
-    from briefing.store import Store
 
-    config = load_config(args.config)
-    store = Store(config.database_url)
-    try:
-        with store.lock("edition", ttl=_LOCK_TTL):
-            report = run_edition(config)
-    finally:
-        store.close()
+    report = run_edition(load_config(args.config))
     for line in report.lines():
         print(line)
     log.info(
@@ -53,6 +43,12 @@ def cmd_run(args: argparse.Namespace) -> int:
         },
     )
     return report.exit_code
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from briefing.schedule import serve
+
+    return serve(Path(args.config))
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
@@ -151,6 +147,7 @@ def build_parser() -> argparse.ArgumentParser:
         return sub
 
     command("run", cmd_run, "build and deliver one edition now, then exit (for cron)")
+    command("serve", cmd_serve, "keep running: poll feeds all day, build the edition at its time")
     command("check-config", cmd_check_config, "validate the YAML configuration and summarize it")
     command("feeds", cmd_feeds, "show the health of every feed")
     preview = command(

@@ -102,8 +102,12 @@ class SubscribersFile(Strict):
 
 
 class Schedule(Strict):
-    poll_every_minutes: int = Field(default=30, ge=1, le=24 * 60)
-    edition_at: time = time(6, 30)
+    """`briefing serve`: poll feeds through the day, build the edition at a local time."""
+
+    poll_every_minutes: float = Field(default=30, gt=0, le=24 * 60)
+    edition_at: time = time(6, 30)  # in `timezone`; "06:30" or "06:30:00"
+    # An edition that could not start on time (machine asleep, service restarted) still runs
+    # if it is at most this late; later than that it waits for the next morning.
     misfire_grace_minutes: int = Field(default=60, ge=1)
 
 

@@ -21,7 +21,9 @@ from briefing.summarize.extractive import summarize_story
 
 log = logging.getLogger(__name__)
 
-EXIT_OK, EXIT_PARTIAL, EXIT_CONFIG, EXIT_NOTHING_SENT = 0, 1, 2, 3
+EXIT_OK, EXIT_PARTIAL, EXIT_CONFIG, EXIT_NOTHING_SENT, EXIT_LOCKED = 0, 1, 2, 3, 4
+# A crashed run's lock expires after this; no healthy edition takes this long.
+EDITION_LOCK_TTL = timedelta(hours=2)
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,21 +79,28 @@ class _Timer:
 
 
 def run_edition(config: Config, *, now: datetime | None = None, send: bool = True) -> RunReport:
-    """Ingest, cluster, summarize, render and deliver one edition."""
+    """Ingest, cluster, summarize, render and deliver one edition, then prune old data.
+
+    Holds the store's edition lock throughout: a second run started meanwhile gets
+    LockedError instead of building (and sending) the same edition again.
+    """
     now = now or utcnow()
     timer = _Timer()
     store = Store(config.database_url)
     try:
-        with timer.stage("ingest"):
-            ingested = ingest(config, store, now)
-        edition, summary_counts = build_edition(config, store, now, timer)
-        with timer.stage("render"):
-            digests = [render_digest(edition, s, config) for s in config.subscribers]
-        with timer.stage("deliver"):
-            delivery = deliver(digests, config, store) if send else DeliveryReport()
-        store.mark_in_edition(
-            edition.id, {s.story.id: len(s.story.articles) for s in edition.stories}
-        )
+        with store.lock("edition", ttl=EDITION_LOCK_TTL):
+            with timer.stage("ingest"):
+                ingested = ingest(config, store, now)
+            edition, summary_counts = build_edition(config, store, now, timer)
+            with timer.stage("render"):
+                digests = [render_digest(edition, s, config) for s in config.subscribers]
+            with timer.stage("deliver"):
+                delivery = deliver(digests, config, store) if send else DeliveryReport()
+            counts = {s.story.id: len(s.story.articles) for s in edition.stories}
+            store.mark_in_edition(edition.id, counts)
+            pruned = store.prune(now - timedelta(days=config.settings.retention_days))
+            if any(pruned.values()):
+                log.info("retention: pruned %s", pruned)
     finally:
         store.close()
     return RunReport(

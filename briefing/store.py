@@ -492,8 +492,8 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     # WAL lets a reader (briefing feeds) run beside a writer; busy_timeout makes two runs
     # wait for each other instead of failing with "database is locked".
     cursor = dbapi_conn.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
 
