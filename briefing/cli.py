@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -16,7 +17,8 @@ from briefing.pipeline import EXIT_CONFIG, EXIT_LOCKED, EXIT_OK, EXIT_PARTIAL
 
 log = logging.getLogger("briefing")
 
-DEFAULT_CONFIG = "config/briefing.yaml"
+# The container sets BRIEFING_CONFIG to its read-only config mount.
+DEFAULT_CONFIG = os.environ.get("BRIEFING_CONFIG", "config/briefing.yaml")
 
 Handler = Callable[[argparse.Namespace], int]
 

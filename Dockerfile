@@ -1,0 +1,37 @@
+# briefing as a container: cron runs `docker run ... briefing` once a morning, or
+# `docker run -d ... briefing serve` keeps the scheduler running. See README, "Operating".
+FROM python:3.11-slim-bookworm
+
+# Where torch comes from: the CPU build by default (a plain `torch` from PyPI is a CUDA build
+# of several GB). Override with a mirror, e.g. --build-arg TORCH_INDEX="--index-url http://mirror/cpu".
+ARG TORCH_INDEX="--index-url https://download.pytorch.org/whl/cpu"
+# A model id to download into the image at build time, e.g.
+# --build-arg PREFETCH_MODEL=csebuetnlp/mT5_multilingual_XLSum. Empty: fetched on first use.
+ARG PREFETCH_MODEL=""
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    HF_HOME=/opt/models \
+    BRIEFING_CONFIG=/config/briefing.yaml
+
+WORKDIR /app
+COPY pyproject.toml README.md ./
+COPY briefing ./briefing
+COPY templates ./templates
+# The project itself is the one unpinned install; its dependencies are bounded in pyproject.toml.
+# hadolint ignore=DL3013
+RUN pip install --no-cache-dir $TORCH_INDEX "torch==2.13.0" \
+    && pip install --no-cache-dir -e ".[abstractive]"
+RUN mkdir -p /opt/models /data \
+    && if [ -n "$PREFETCH_MODEL" ]; then briefing models fetch --model "$PREFETCH_MODEL"; fi
+
+RUN useradd --create-home --uid 10001 briefing \
+    && chown -R briefing /data /opt/models
+USER 10001
+# The database and the outbox live here; mount a volume to keep them between runs.
+VOLUME ["/data"]
+WORKDIR /data
+
+ENTRYPOINT ["briefing"]
+CMD ["run"]
