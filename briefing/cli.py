@@ -9,7 +9,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from briefing import __version__
+from briefing import __version__, progress
 from briefing.config import Config, load_config
 from briefing.errors import BriefingError, ConfigError, LockedError
 from briefing.logs import setup_logging
@@ -163,6 +163,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     setup_logging(args.log_format, args.log_level)
+    progress.set_enabled(args.log_format == "text")
     try:
         return args.handler(args)
     except ConfigError as exc:

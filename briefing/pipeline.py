@@ -16,6 +16,7 @@ from briefing.digest.deliver import DeliveryReport, deliver
 from briefing.digest.render import render_digest
 from briefing.ingest import IngestReport, ingest
 from briefing.models import Article, Edition, EditionStory, Story, Summary
+from briefing.progress import track
 from briefing.store import Store, StoryHistory, utcnow
 from briefing.summarize.extractive import summarize_story
 
@@ -93,7 +94,8 @@ def run_edition(config: Config, *, now: datetime | None = None, send: bool = Tru
                 ingested = ingest(config, store, now)
             edition, summary_counts = build_edition(config, store, now, timer)
             with timer.stage("render"):
-                digests = [render_digest(edition, s, config) for s in config.subscribers]
+                subscribers = track(config.subscribers, "render", len(config.subscribers))
+                digests = [render_digest(edition, s, config) for s in subscribers]
             with timer.stage("deliver"):
                 delivery = deliver(digests, config, store) if send else DeliveryReport()
             counts = {s.story.id: len(s.story.articles) for s in edition.stories}
@@ -196,6 +198,6 @@ def summarize(config: Config, stories: list[Story]) -> tuple[dict[str, Summary],
             story_id=s.id,
             key_sentences=summarize_story(s, sentences=settings.sentences, words=settings.words),
         )
-        for s in stories
+        for s in track(stories, "summarize", len(stories))
     }
     return summaries, {"extractive": len(summaries)}

@@ -1,0 +1,31 @@
+"""Helpers shared by the benchmark scripts: paths, the data set, JSON output."""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import sys
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+
+def shared_data() -> Path:
+    """../shared/data or $BRIEFING_SHARED_DATA; exits with a clear message when absent."""
+    for candidate in (os.environ.get("BRIEFING_SHARED_DATA"), ROOT.parent / "shared" / "data"):
+        if candidate and (Path(candidate) / "README.md").is_file():
+            return Path(candidate)
+    sys.exit("benchmark needs the data set at ../shared/data (or set BRIEFING_SHARED_DATA)")
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process so far, in MiB (Linux reports KiB)."""
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+def emit(result: dict[str, Any]) -> None:
+    print(json.dumps(result, ensure_ascii=False, indent=2))
