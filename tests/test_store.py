@@ -1,0 +1,87 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from briefing.errors import LockedError
+from briefing.models import Article
+from briefing.store import Store
+
+
+def _article(n: int, published: datetime) -> Article:
+    return Article(
+        id=f"a{n}",
+        feed="f",
+        source="f",
+        section="news",
+        url=f"https://example.org/{n}",
+        title=f"عنوان {n}",
+        text="نص",
+        published=published,
+        content_hash=f"h{n}",
+    )
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Store:
+    return Store(f"sqlite:///{tmp_path / 'b.db'}")
+
+
+def test_articles_are_stored_once_and_come_back_timezone_aware(store: Store) -> None:
+    now = datetime(2026, 11, 29, 3, 0, tzinfo=UTC)
+    assert store.add_articles([_article(1, now), _article(2, now)], fetched_at=now) == 2
+    assert store.add_articles([_article(1, now)], fetched_at=now) == 0
+    [first, _] = store.articles_since(now - timedelta(hours=1))
+    assert first.published == now and first.published.tzinfo is not None
+
+
+def test_retention_prunes_only_what_is_older_than_the_cutoff(store: Store) -> None:
+    now = datetime(2026, 11, 29, tzinfo=UTC)
+    store.add_articles([_article(1, now - timedelta(days=40)), _article(2, now)], fetched_at=now)
+    pruned = store.prune(now - timedelta(days=30))
+    assert pruned["articles"] == 1
+    assert [a.id for a in store.articles_since(now - timedelta(days=400))] == ["a2"]
+
+
+def test_a_delivery_is_reserved_once_retried_after_failure_and_never_after_success(
+    store: Store,
+) -> None:
+    stale = timedelta(minutes=30)
+    assert store.reserve_delivery("e1", "r@example.org", "<m>", stale_after=stale)
+    assert not store.reserve_delivery("e1", "r@example.org", "<m>", stale_after=stale)  # in flight
+    store.complete_delivery("e1", "r@example.org", error="451 try later")
+    assert store.reserve_delivery("e1", "r@example.org", "<m>", stale_after=stale)  # retry
+    store.complete_delivery("e1", "r@example.org")
+    assert not store.reserve_delivery("e1", "r@example.org", "<m>", stale_after=stale)
+    assert store.delivery_status("e1") == {"r@example.org": "sent"}
+
+
+def test_a_stale_reservation_from_a_crashed_run_is_taken_over(store: Store) -> None:
+    assert store.reserve_delivery("e1", "r@example.org", "<m>", stale_after=timedelta(minutes=30))
+    assert store.reserve_delivery("e1", "r@example.org", "<m>", stale_after=timedelta(0))
+
+
+def test_the_edition_lock_excludes_a_second_holder_and_is_released(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'b.db'}"
+    first, second = Store(url), Store(url)
+    second.owner = "other-host:2"
+    with (
+        first.lock("edition", ttl=timedelta(hours=1)),
+        pytest.raises(LockedError, match="another run"),
+        second.lock("edition", ttl=timedelta(hours=1)),
+    ):
+        pass
+    with second.lock("edition", ttl=timedelta(hours=1)):
+        pass  # released by the first holder
+
+
+def test_an_expired_lock_is_broken(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'b.db'}"
+    crashed, fresh = Store(url), Store(url)
+    fresh.owner = "other-host:2"
+    holder = crashed.lock("edition", ttl=timedelta(seconds=-1))  # already expired
+    holder.__enter__()
+    with fresh.lock("edition", ttl=timedelta(hours=1)):
+        pass
