@@ -1,0 +1,360 @@
+"""Extractive summaries: key sentences of one article, or of a story told by several sources.
+
+Each sentence gets a score from what is known to work for news (weights chosen on EASC dev,
+see docs/extractive.md):
+- position: the lead carries the news (and the first sentence of a paragraph its topic);
+- centrality: PageRank over TF-IDF cosine similarity between sentences (LexRank-style),
+  on the shared normalizer and light stems;
+- similarity to the title, when there is one;
+- length: very short fragments and run-on blocks are pushed down.
+Sentences are then taken greedily by MMR (score minus similarity to what is already taken),
+never taking a near-duplicate of a taken sentence, until the budget is met. For a story,
+near-duplicate sentences across sources are first merged into one (the best-formed one is
+kept, and every source that carried it is remembered).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from briefing.arabic import content_tokens, stem
+from briefing.arabic.tokens import stopwords, tokenize_many
+from briefing.arabic.sentences import split_paragraphs
+from briefing.models import Article, KeySentence, Story
+
+DEFAULT_SENTENCES = 3
+# Very long inputs: only the first sentences are scored (the lead carries news, and the
+# similarity graph grows with the square of the count).
+MAX_SENTENCES = 300
+# A "sentence" longer than this (text without punctuation) is cut into windows of WINDOW_WORDS.
+MAX_SENTENCE_WORDS = 120
+WINDOW_WORDS = 60
+_TERMINATORS = ".!?؟؛\"'”»)"
+
+
+@dataclass(frozen=True, slots=True)
+class Weights:
+    """How much each feature counts; the defaults were chosen on EASC dev (docs/extractive.md)."""
+
+    position: float = 1.0
+    position_decay: float = 0.5  # position score is 1 / (1 + index) ** decay
+    paragraph_start: float = 0.1
+    centrality: float = 0.3
+    title: float = 0.3
+    length: float = 0.2
+    redundancy: float = 0.5  # MMR: the score is lowered by this times the top similarity
+    duplicate: float = 0.6  # cosine at or above which two sentences say the same thing
+    short_words: int = 5
+    long_words: int = 60
+
+
+DEFAULT_WEIGHTS = Weights()
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """One sentence that may be picked, with where it came from."""
+
+    text: str  # as published
+    article: int  # index of the article in the story (0 for a single text)
+    index: int  # sentence index inside its article
+    paragraph_start: bool
+    words: int
+    tokens: tuple[str, ...]
+
+
+class SummarizeInputError(Exception):
+    """Placeholder replaced below (kept so the name exists before errors import)."""
+
+
+def summarize_text(
+    text: str,
+    title: str | None = None,
+    *,
+    sentences: int | None = None,
+    words: int | None = None,
+    weights: Weights = DEFAULT_WEIGHTS,
+) -> list[str]:
+    """Key sentences of one text, in the order they were published.
+
+    The budget is `sentences` sentences and/or about `words` words (sentences are added in
+    order of merit until the count is reached; the last one may go over). With neither,
+    DEFAULT_SENTENCES sentences. Empty text gives an empty list.
+    """
+    candidates = candidates_of(text)
+    if not candidates:
+        return []
+    chosen = select(candidates, title, sentences=sentences, words=words, weights=weights)
+    return [candidates[i].text for i in sorted(chosen)]
+
+
+def rank_text(text: str, title: str | None = None, weights: Weights = DEFAULT_WEIGHTS) -> list[str]:
+    """All candidate sentences of `text` from best to worst (for benchmarks and tuning)."""
+    candidates = candidates_of(text)
+    order = select(candidates, title, sentences=len(candidates), words=None, weights=weights)
+    return [candidates[i].text for i in order]
+
+
+def summarize_story(
+    story: Story,
+    *,
+    sentences: int | None = DEFAULT_SENTENCES,
+    words: int | None = None,
+    weights: Weights = DEFAULT_WEIGHTS,
+) -> tuple[KeySentence, ...]:
+    """Key sentences of a story across all its articles, near-duplicates merged.
+
+    Each KeySentence names the article its text was taken from and every source that
+    carried the same sentence. The result reads in publication order (earliest article
+    first, then position inside the article).
+    """
+    articles = sorted(story.articles, key=lambda a: (a.published, a.id))
+    candidates: list[Candidate] = []
+    for number, article in enumerate(articles):
+        candidates.extend(candidates_of(article_text(article), article=number))
+    if not candidates:
+        return ()
+    groups = merge_duplicates(candidates, weights.duplicate)
+    representatives = [best_formed(candidates, group, articles) for group in groups]
+    merged = [candidates[i] for i in representatives]
+    support = [len({candidates[i].article for i in group}) for group in groups]
+    chosen = select(
+        merged,
+        story.headline,
+        sentences=sentences,
+        words=words,
+        weights=weights,
+        support=support,
+    )
+    chosen.sort(key=lambda i: (merged[i].article, merged[i].index))
+    source_order = {name: rank for rank, name in enumerate(story.sources)}
+    result = []
+    for i in chosen:
+        sources = {articles[candidates[j].article].source for j in groups[i]}
+        result.append(
+            KeySentence(
+                text=merged[i].text,
+                article_id=articles[merged[i].article].id,
+                sources=tuple(sorted(sources, key=lambda s: source_order.get(s, len(sources)))),
+            )
+        )
+    return tuple(result)
+
+
+def article_text(article: Article) -> str:
+    """The text to summarize: the body, or the feed description when there is no body."""
+    return article.text if article.text.strip() else article.description
+
+
+def candidates_of(text: str, article: int = 0) -> list[Candidate]:
+    """Sentences of `text` that can be picked, with their tokens (bounded for huge inputs)."""
+    pieces: list[tuple[str, bool]] = []
+    for paragraph in split_paragraphs(text):
+        for number, sentence in enumerate(paragraph):
+            pieces.extend((piece, number == 0) for piece in _bounded(sentence))
+        if len(pieces) >= MAX_SENTENCES:
+            break
+    pieces = pieces[:MAX_SENTENCES]
+    tokens = tokenize_many([piece for piece, _ in pieces])
+    return [
+        Candidate(piece, article, index, first, len(piece.split()), _content_stems(words))
+        for index, ((piece, first), words) in enumerate(zip(pieces, tokens, strict=True))
+    ]
+
+
+def _content_stems(tokens: list[str]) -> tuple[str, ...]:
+    """Same as `content_tokens` on already tokenized text, with the per-word work cached
+    (summaries must be fast, and this is most of their time)."""
+    cache = _STEMS
+    stems = []
+    for token in tokens:
+        found = cache.get(token)
+        if found is None:
+            found = _content_stem(token)
+            if len(cache) < _STEM_CACHE:
+                cache[token] = found
+        if found:
+            stems.append(found)
+    return tuple(stems)
+
+
+_STEMS: dict[str, str] = {}
+_STEM_CACHE = 500_000
+
+
+def _content_stem(token: str) -> str:
+    """The stem of a content word; "" for a stop word or a one-letter word."""
+    if token in stopwords() or (len(token) == 1 and not token.isdigit()):
+        return ""
+    return stem(token)
+
+
+def _bounded(sentence: str) -> list[str]:
+    """The sentence, or windows of it when it runs on (a text without punctuation)."""
+    words = sentence.split()
+    if len(words) <= MAX_SENTENCE_WORDS:
+        return [sentence]
+    return [" ".join(words[i : i + WINDOW_WORDS]) for i in range(0, len(words), WINDOW_WORDS)]
+
+
+def select(
+    candidates: Sequence[Candidate],
+    title: str | None,
+    *,
+    sentences: int | None,
+    words: int | None,
+    weights: Weights = DEFAULT_WEIGHTS,
+    support: Sequence[int] | None = None,
+) -> list[int]:
+    """Indices of the chosen candidates, in the order they were chosen (best first)."""
+    if not candidates:
+        return []
+    if sentences is None and words is None:
+        sentences = DEFAULT_SENTENCES
+    similarity, title_similarity = _similarities(candidates, title)
+    scores = _scores(candidates, similarity, title_similarity, weights, support)
+    chosen: list[int] = []
+    total_words = 0
+    top_similarity = np.zeros(len(candidates))
+    available = np.ones(len(candidates), dtype=bool)
+    while available.any():
+        if sentences is not None and len(chosen) >= sentences:
+            break
+        if words is not None and total_words >= words:
+            break
+        mmr = np.where(available, scores - weights.redundancy * top_similarity, -np.inf)
+        best = int(np.argmax(mmr))
+        chosen.append(best)
+        total_words += candidates[best].words
+        top_similarity = np.maximum(top_similarity, similarity[best])
+        available[best] = False
+        # Never take a sentence that says what a taken one already says.
+        available &= similarity[best] < weights.duplicate
+    return chosen
+
+
+def _scores(
+    candidates: Sequence[Candidate],
+    similarity: np.ndarray,
+    title_similarity: np.ndarray,
+    weights: Weights,
+    support: Sequence[int] | None,
+) -> np.ndarray:
+    index = np.array([c.index for c in candidates], dtype=float)
+    position = 1.0 / (1.0 + index) ** weights.position_decay
+    paragraph = np.array([c.paragraph_start for c in candidates], dtype=float)
+    length = np.array([_length_score(c.words, weights) for c in candidates])
+    centrality = _pagerank(similarity)
+    score = (
+        weights.position * position
+        + weights.paragraph_start * paragraph
+        + weights.centrality * centrality
+        + weights.title * title_similarity
+        + weights.length * length
+    )
+    if support is not None:
+        # A sentence several sources carried matters more.
+        score = score + weights.centrality * np.log2(np.asarray(support, dtype=float))
+    return score
+
+
+def _length_score(words: int, weights: Weights) -> float:
+    if words < weights.short_words:
+        return -1.0
+    if words > weights.long_words:
+        return -min(1.0, (words - weights.long_words) / weights.long_words)
+    return 0.0
+
+
+def _similarities(
+    candidates: Sequence[Candidate], title: str | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Cosine similarity of TF-IDF vectors between sentences, and of each to the title."""
+    vocabulary: dict[str, int] = {}
+    rows: list[int] = []
+    columns: list[int] = []
+    for row, candidate in enumerate(candidates):
+        for token in candidate.tokens:
+            columns.append(vocabulary.setdefault(token, len(vocabulary)))
+        rows.extend([row] * len(candidate.tokens))
+    n = len(candidates)
+    if not vocabulary:
+        return np.zeros((n, n)), np.zeros(n)
+    cells = np.bincount(
+        np.asarray(rows) * len(vocabulary) + np.asarray(columns), minlength=n * len(vocabulary)
+    )
+    counts = cells.reshape(n, len(vocabulary)).astype(float)
+    document_frequency = (counts > 0).sum(axis=0)
+    idf = np.log((1.0 + n) / (1.0 + document_frequency)) + 1.0
+    vectors = _unit_rows(counts * idf)
+    similarity = vectors @ vectors.T
+    np.fill_diagonal(similarity, 0.0)
+    title_similarity = np.zeros(n)
+    if title:
+        title_vector = np.zeros(len(vocabulary))
+        for token in content_tokens(title):
+            if token in vocabulary:
+                title_vector[vocabulary[token]] += 1.0
+        norm = np.linalg.norm(title_vector * idf)
+        if norm > 0:
+            title_similarity = vectors @ (title_vector * idf / norm)
+    return similarity, title_similarity
+
+
+def _unit_rows(matrix: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+    return matrix / np.where(norms > 0, norms, 1.0)
+
+
+def _pagerank(similarity: np.ndarray, damping: float = 0.85) -> np.ndarray:
+    """Stationary weights of a random walk over the similarity graph, scaled to max 1."""
+    n = similarity.shape[0]
+    row_sums = similarity.sum(axis=1, keepdims=True)
+    # A sentence that shares nothing with the others jumps anywhere.
+    transition = np.where(row_sums > 0, similarity / np.where(row_sums > 0, row_sums, 1.0), 1 / n)
+    # Solve r = (1 - d) / n + d * r @ T directly: exact, and faster than iterating for n <= 300.
+    rank = np.linalg.solve(np.eye(n) - damping * transition.T, np.full(n, (1 - damping) / n))
+    return rank / rank.max()
+
+
+def merge_duplicates(candidates: Sequence[Candidate], threshold: float) -> list[list[int]]:
+    """Groups of candidates that say the same thing (single-link over cosine >= threshold)."""
+    similarity, _ = _similarities(candidates, None)
+    parent = list(range(len(candidates)))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for i, j in zip(*np.nonzero(np.triu(similarity >= threshold, k=1)), strict=True):
+        parent[root(int(i))] = root(int(j))
+    groups: dict[int, list[int]] = {}
+    for i in range(len(candidates)):
+        groups.setdefault(root(i), []).append(i)
+    return sorted(groups.values(), key=lambda g: g[0])
+
+
+def best_formed(
+    candidates: Sequence[Candidate], group: Iterable[int], articles: Sequence[Article]
+) -> int:
+    """The member a reader should see: ends like a sentence, a sensible length, then the
+    article from the best-weighted feed published first."""
+
+    def form(i: int) -> tuple[float, ...]:
+        c = candidates[i]
+        ends_well = c.text.rstrip()[-1:] in _TERMINATORS
+        in_bounds = 8 <= c.words <= 50
+        return (
+            -float(ends_well),
+            -float(in_bounds),
+            -articles[c.article].weight,
+            float(c.article),
+            float(c.index),
+        )
+
+    return min(group, key=form)
