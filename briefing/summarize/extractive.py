@@ -15,14 +15,18 @@ kept, and every source that carried it is remembered).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from briefing.arabic import content_tokens, stem
 from briefing.arabic.tokens import stopwords, tokenize_many
 from briefing.arabic.sentences import split_paragraphs
+from briefing.errors import BriefingError
 from briefing.models import Article, KeySentence, Story
 
 DEFAULT_SENTENCES = 3
@@ -66,8 +70,17 @@ class Candidate:
     tokens: tuple[str, ...]
 
 
-class SummarizeInputError(Exception):
-    """Placeholder replaced below (kept so the name exists before errors import)."""
+class SummarizeInputError(BriefingError):
+    """A line of a `briefing summarize` input file cannot be used; names the line."""
+
+    def __init__(self, path: Path, line: int, problem: str) -> None:
+        self.path = path
+        self.line = line
+        super().__init__(
+            f"{path}:{line}: {problem}",
+            hint='each line must be a JSON object with "id" and "text" '
+            '(optional "title", and "words" or "sentences")',
+        )
 
 
 def summarize_text(
@@ -144,6 +157,68 @@ def summarize_story(
     return tuple(result)
 
 
+def summarize_jsonl(
+    input_path: Path,
+    output_path: Path,
+    *,
+    sentences: int | None = None,
+    words: int | None = None,
+) -> int:
+    """`briefing summarize`: one {"id", "summary"} line out for each {"id", "text"} line in.
+
+    A line may carry its own "title" and its own budget ("words" or "sentences"), which wins
+    over the command's. Blank lines are skipped. Every line is checked before anything is
+    written, so a bad line leaves no half-written output. Returns the number of lines written.
+    """
+    input_path, output_path = Path(input_path), Path(output_path)
+    try:
+        lines = input_path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise BriefingError(f"cannot read {input_path}: {exc}") from exc
+    jobs = [
+        _parse_line(input_path, number, line)
+        for number, line in enumerate(lines, start=1)
+        if line.strip()
+    ]
+    output = []
+    for job in jobs:
+        budget_sentences = job.get("sentences", sentences if "words" not in job else None)
+        budget_words = job.get("words", words if "sentences" not in job else None)
+        summary = summarize_text(
+            job["text"], job.get("title"), sentences=budget_sentences, words=budget_words
+        )
+        record = {"id": job["id"], "summary": " ".join(summary)}
+        output.append(json.dumps(record, ensure_ascii=False))
+    try:
+        output_path.parent.mkdir(parents=True, exist_ok=True)
+        output_path.write_text("".join(f"{line}\n" for line in output), encoding="utf-8")
+    except OSError as exc:
+        raise BriefingError(f"cannot write {output_path}: {exc}") from exc
+    return len(output)
+
+
+def _parse_line(path: Path, number: int, line: str) -> dict[str, Any]:
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise SummarizeInputError(path, number, f"not valid JSON ({exc.msg})") from exc
+    if not isinstance(record, dict):
+        raise SummarizeInputError(path, number, "expected a JSON object")
+    if "id" not in record or not isinstance(record["id"], str | int):
+        raise SummarizeInputError(path, number, '"id" is missing or not a string or number')
+    if not isinstance(record.get("text"), str):
+        raise SummarizeInputError(path, number, '"text" is missing or not a string')
+    if record.get("title") is not None and not isinstance(record["title"], str):
+        raise SummarizeInputError(path, number, '"title" must be a string')
+    if "words" in record and "sentences" in record:
+        raise SummarizeInputError(path, number, 'give "words" or "sentences", not both')
+    for key in ("words", "sentences"):
+        value = record.get(key)
+        if key in record and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
+            raise SummarizeInputError(path, number, f'"{key}" must be a whole number above 0')
+    return record
+
+
 def article_text(article: Article) -> str:
     """The text to summarize: the body, or the feed description when there is no body."""
     return article.text if article.text.strip() else article.description
@@ -214,6 +289,8 @@ def select(
         return []
     if sentences is None and words is None:
         sentences = DEFAULT_SENTENCES
+    if (sentences is not None and sentences < 1) or (words is not None and words < 1):
+        raise ValueError(f"a summary budget must be positive (sentences={sentences}, words={words})")
     similarity, title_similarity = _similarities(candidates, title)
     scores = _scores(candidates, similarity, title_similarity, weights, support)
     chosen: list[int] = []
