@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from scipy import sparse
 
 from briefing.arabic import content_tokens, stem
 from briefing.arabic.tokens import stopwords, tokenize_many
@@ -37,6 +38,10 @@ MAX_SENTENCES = 300
 MAX_SENTENCE_WORDS = 120
 WINDOW_WORDS = 60
 _TERMINATORS = ".!?؟؛\"'”»)"
+# Above this many sentence-by-word cells the similarity product goes sparse, and PageRank
+# iterates instead of solving exactly.
+_DENSE_CELLS = 200_000
+_EXACT_PAGERANK = 80
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,7 +135,8 @@ def summarize_story(
         candidates.extend(candidates_of(article_text(article), article=number))
     if not candidates:
         return ()
-    groups = merge_duplicates(candidates, weights.duplicate)
+    similarity, title_similarity = _similarities(candidates, story.headline)
+    groups = merge_duplicates(similarity, weights.duplicate)
     representatives = [best_formed(candidates, group, articles) for group in groups]
     merged = [candidates[i] for i in representatives]
     support = [len({candidates[i].article for i in group}) for group in groups]
@@ -141,6 +147,10 @@ def summarize_story(
         words=words,
         weights=weights,
         support=support,
+        similarities=(
+            similarity[np.ix_(representatives, representatives)],
+            title_similarity[representatives],
+        ),
     )
     chosen.sort(key=lambda i: (merged[i].article, merged[i].index))
     source_order = {name: rank for rank, name in enumerate(story.sources)}
@@ -283,15 +293,19 @@ def select(
     words: int | None,
     weights: Weights = DEFAULT_WEIGHTS,
     support: Sequence[int] | None = None,
+    similarities: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> list[int]:
-    """Indices of the chosen candidates, in the order they were chosen (best first)."""
+    """Indices of the chosen candidates, in the order they were chosen (best first).
+
+    `similarities` (sentence-sentence, sentence-title) may be passed when already computed.
+    """
     if not candidates:
         return []
     if sentences is None and words is None:
         sentences = DEFAULT_SENTENCES
     if (sentences is not None and sentences < 1) or (words is not None and words < 1):
         raise ValueError(f"a summary budget must be positive (sentences={sentences}, words={words})")
-    similarity, title_similarity = _similarities(candidates, title)
+    similarity, title_similarity = similarities or _similarities(candidates, title)
     scores = _scores(candidates, similarity, title_similarity, weights, support)
     chosen: list[int] = []
     total_words = 0
@@ -367,7 +381,12 @@ def _similarities(
     document_frequency = (counts > 0).sum(axis=0)
     idf = np.log((1.0 + n) / (1.0 + document_frequency)) + 1.0
     vectors = _unit_rows(counts * idf)
-    similarity = vectors @ vectors.T
+    if n * len(vocabulary) > _DENSE_CELLS:
+        # Many articles: most cells are zero, and a sparse product is far cheaper.
+        sparse_vectors = sparse.csr_matrix(vectors)
+        similarity = (sparse_vectors @ sparse_vectors.T).toarray()
+    else:
+        similarity = vectors @ vectors.T
     np.fill_diagonal(similarity, 0.0)
     title_similarity = np.zeros(n)
     if title:
@@ -392,15 +411,23 @@ def _pagerank(similarity: np.ndarray, damping: float = 0.85) -> np.ndarray:
     row_sums = similarity.sum(axis=1, keepdims=True)
     # A sentence that shares nothing with the others jumps anywhere.
     transition = np.where(row_sums > 0, similarity / np.where(row_sums > 0, row_sums, 1.0), 1 / n)
-    # Solve r = (1 - d) / n + d * r @ T directly: exact, and faster than iterating for n <= 300.
-    rank = np.linalg.solve(np.eye(n) - damping * transition.T, np.full(n, (1 - damping) / n))
+    if n <= _EXACT_PAGERANK:
+        # Solve r = (1 - d) / n + d * r @ T directly: exact, and fast for a single article.
+        rank = np.linalg.solve(np.eye(n) - damping * transition.T, np.full(n, (1 - damping) / n))
+    else:
+        rank = np.full(n, 1.0 / n)
+        for _ in range(50):
+            updated = (1 - damping) / n + damping * (rank @ transition)
+            converged = np.abs(updated - rank).sum() < 1e-6
+            rank = updated
+            if converged:
+                break
     return rank / rank.max()
 
 
-def merge_duplicates(candidates: Sequence[Candidate], threshold: float) -> list[list[int]]:
-    """Groups of candidates that say the same thing (single-link over cosine >= threshold)."""
-    similarity, _ = _similarities(candidates, None)
-    parent = list(range(len(candidates)))
+def merge_duplicates(similarity: np.ndarray, threshold: float) -> list[list[int]]:
+    """Groups of sentences that say the same thing (single-link over cosine >= threshold)."""
+    parent = list(range(similarity.shape[0]))
 
     def root(i: int) -> int:
         while parent[i] != i:
@@ -411,7 +438,7 @@ def merge_duplicates(candidates: Sequence[Candidate], threshold: float) -> list[
     for i, j in zip(*np.nonzero(np.triu(similarity >= threshold, k=1)), strict=True):
         parent[root(int(i))] = root(int(j))
     groups: dict[int, list[int]] = {}
-    for i in range(len(candidates)):
+    for i in range(len(parent)):
         groups.setdefault(root(i), []).append(i)
     return sorted(groups.values(), key=lambda g: g[0])
 
