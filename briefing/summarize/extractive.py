@@ -49,12 +49,13 @@ class Weights:
     """How much each feature counts; the defaults were chosen on EASC dev (docs/extractive.md)."""
 
     position: float = 1.0
-    position_decay: float = 0.5  # position score is 1 / (1 + index) ** decay
-    paragraph_start: float = 0.1
-    centrality: float = 0.3
-    title: float = 0.3
+    position_decay: float = 0.3  # position score is 1 / (1 + index) ** decay
+    paragraph_start: float = 0.0
+    centrality: float = 0.1
+    title: float = 0.3  # not tuned: EASC has no titles
     length: float = 0.2
-    redundancy: float = 0.5  # MMR: the score is lowered by this times the top similarity
+    first_report: float = 0.1  # story mode: bonus for the earliest article, less for later
+    redundancy: float = 0.0  # MMR: the score is lowered by this times the top similarity
     duplicate: float = 0.6  # cosine at or above which two sentences say the same thing
     short_words: int = 5
     long_words: int = 60
@@ -347,8 +348,10 @@ def _scores(
         + weights.length * length
     )
     if support is not None:
-        # A sentence several sources carried matters more.
+        # A sentence several sources carried matters more; the first report leads.
         score = score + weights.centrality * np.log2(np.asarray(support, dtype=float))
+        article = np.array([c.article for c in candidates], dtype=float)
+        score = score + weights.first_report / (1.0 + article)
     return score
 
 
