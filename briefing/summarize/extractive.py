@@ -57,6 +57,7 @@ class Weights:
     first_report: float = 0.1  # story mode: bonus for the earliest article, less for later
     redundancy: float = 0.0  # MMR: the score is lowered by this times the top similarity
     duplicate: float = 0.6  # cosine at or above which two sentences say the same thing
+    contained: float = 0.7  # share of the shorter one's words above which one repeats another
     short_words: int = 5
     long_words: int = 60
 
@@ -323,9 +324,24 @@ def select(
         total_words += candidates[best].words
         top_similarity = np.maximum(top_similarity, similarity[best])
         available[best] = False
-        # Never take a sentence that says what a taken one already says.
+        # Never take a sentence that says what a taken one already says, nor one that is
+        # mostly contained in it (or contains it): a longer retelling adds little.
         available &= similarity[best] < weights.duplicate
+        available &= _contained(candidates, best) < weights.contained
     return chosen
+
+
+def _contained(candidates: Sequence[Candidate], chosen: int) -> np.ndarray:
+    """For each candidate, the share of the smaller word set that the two sentences share."""
+    taken = set(candidates[chosen].tokens)
+    shares = np.zeros(len(candidates))
+    if not taken:
+        return shares
+    for i, candidate in enumerate(candidates):
+        words = set(candidate.tokens)
+        if words:
+            shares[i] = len(taken & words) / min(len(taken), len(words))
+    return shares
 
 
 def _scores(
