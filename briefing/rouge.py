@@ -9,6 +9,7 @@ rouge-score is a development dependency: import this module only from benchmarks
 
 from __future__ import annotations
 
+import itertools
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -32,7 +33,7 @@ class ArabicTokenizer:
 class RougeF1:
     rouge1: float
     rouge2: float
-    rougeL: float  # noqa: N815 - the metric's usual name
+    rougeL: float
 
     def as_dict(self) -> dict[str, float]:
         return {"rouge1": self.rouge1, "rouge2": self.rouge2, "rougeL": self.rougeL}
@@ -69,7 +70,7 @@ def mean_f1(scores: Sequence[RougeF1]) -> RougeF1:
 def bigrams(text: str) -> Counter[tuple[str, str]]:
     """Token bigram counts with the same tokenizer, for fast ROUGE-2 (e.g. an oracle search)."""
     tokens = tokenize(text)
-    return Counter(zip(tokens, tokens[1:], strict=False))
+    return Counter(itertools.pairwise(tokens))
 
 
 def rouge2_f1_counts(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from pathlib import Path
@@ -62,9 +63,13 @@ def test_a_repeated_sentence_is_taken_once() -> None:
     assert summary.count(first) == 1
 
 
-@pytest.mark.parametrize("text", ["", "   \n\t ", "!!! ... ؟"])
+@pytest.mark.parametrize("text", ["", "   \n\t "])
 def test_empty_input_gives_no_sentences(text: str) -> None:
-    assert summarize_text(text) == [] or all(not c.isalnum() for c in "".join(summarize_text(text)))
+    assert summarize_text(text) == []
+
+
+def test_punctuation_only_input_is_returned_not_crashed_on() -> None:
+    assert summarize_text("!!! ... ؟") == ["!!! ... ؟"]
 
 
 def test_one_sentence_is_its_own_summary() -> None:
@@ -86,7 +91,7 @@ def test_hundred_thousand_words_return_quickly_and_bounded() -> None:
         start = time.perf_counter()
         summary = summarize_text(text, words=60)
         assert time.perf_counter() - start < 5
-        assert 1 <= len(summary) and _words(summary) <= 200
+        assert len(summary) >= 1 and _words(summary) <= 200
         assert all(s in text for s in summary)
 
 
@@ -116,10 +121,16 @@ def test_story_merges_what_several_sources_said_and_names_them_all() -> None:
         section="news",
         articles=(
             _article(1, "وكالة أ", NEWS, minutes=0),
-            _article(2, "وكالة ب", f"{shared[:-1]}، حسب بيان رسمي.\nوقال مدير المستشفى إن العمل "
-                     "سيبدأ الأسبوع المقبل بكامل الطاقم الطبي.", minutes=30),
-            _article(3, "وكالة ج", f"{shared}\nوتعد هذه المنشأة الأكبر من نوعها في البلاد.",
-                     minutes=60),
+            _article(
+                2,
+                "وكالة ب",
+                f"{shared[:-1]}، حسب بيان رسمي.\nوقال مدير المستشفى إن العمل "
+                "سيبدأ الأسبوع المقبل بكامل الطاقم الطبي.",
+                minutes=30,
+            ),
+            _article(
+                3, "وكالة ج", f"{shared}\nوتعد هذه المنشأة الأكبر من نوعها في البلاد.", minutes=60
+            ),
         ),
     )
     key = summarize_story(story, sentences=3)
@@ -136,11 +147,7 @@ def test_story_merges_what_several_sources_said_and_names_them_all() -> None:
 def test_story_with_empty_articles_uses_descriptions_or_gives_nothing() -> None:
     empty = Story(id="s", section="news", articles=(_article(1, "أ", ""),))
     assert summarize_story(empty) == ()
-    teaser = Article(**{**_article(2, "ب", "").__dict__} if False else {
-        "id": "t", "feed": "ب", "source": "ب", "section": "news", "url": "u", "title": "ت",
-        "text": "", "published": datetime(2018, 4, 1, tzinfo=UTC),
-        "description": "وصل الوفد إلى المدينة صباح اليوم.",
-    })
+    teaser = replace(_article(2, "ب", ""), description="وصل الوفد إلى المدينة صباح اليوم.")
     key = summarize_story(Story(id="s2", section="news", articles=(teaser,)))
     assert [k.text for k in key] == ["وصل الوفد إلى المدينة صباح اليوم."]
 
@@ -199,7 +206,8 @@ def test_real_stories_have_no_near_duplicates_and_credit_every_source() -> None:
         for sentence in key:
             for article in story.articles:
                 carried = any(
-                    _overlap(sentence.text, s) >= 0.9 and len(content_tokens(s)) >= 5
+                    _overlap(sentence.text, s) >= 0.9
+                    and len(content_tokens(s)) >= 5
                     and abs(len(content_tokens(s)) - len(content_tokens(sentence.text))) <= 2
                     for s in split_sentences(article.text)
                 )

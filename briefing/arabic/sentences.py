@@ -151,10 +151,7 @@ def _is_boundary(line: str, match: re.Match[str], protected: list[tuple[int, int
 
 def _inside_quote(begin: int, end: int, protected: list[tuple[int, int]]) -> bool:
     """True when the terminators sit inside a quotation that goes on after them."""
-    for q_start, q_end in protected:
-        if q_start < begin and end < q_end:
-            return True
-    return False
+    return any(q_start < begin and end < q_end for q_start, q_end in protected)
 
 
 def _ends_with_abbreviation(before: str) -> bool:

@@ -25,8 +25,8 @@ import numpy as np
 from scipy import sparse
 
 from briefing.arabic import content_tokens, stem
-from briefing.arabic.tokens import stopwords, tokenize_many
 from briefing.arabic.sentences import split_paragraphs
+from briefing.arabic.tokens import stopwords, tokenize_many
 from briefing.errors import BriefingError
 from briefing.models import Article, KeySentence, Story
 
@@ -75,6 +75,20 @@ class Candidate:
     paragraph_start: bool
     words: int
     tokens: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Graph:
+    """How the candidate sentences relate: TF-IDF cosine between them, the share of the
+    smaller one's words that two sentences share, and cosine to the title."""
+
+    similarity: np.ndarray
+    contained: np.ndarray
+    title: np.ndarray
+
+    def subset(self, rows: list[int]) -> Graph:
+        grid = np.ix_(rows, rows)
+        return Graph(self.similarity[grid], self.contained[grid], self.title[rows])
 
 
 class SummarizeInputError(BriefingError):
@@ -137,8 +151,8 @@ def summarize_story(
         candidates.extend(candidates_of(article_text(article), article=number))
     if not candidates:
         return ()
-    similarity, title_similarity = _similarities(candidates, story.headline)
-    groups = merge_duplicates(similarity, weights.duplicate)
+    graph = sentence_graph(candidates, story.headline)
+    groups = merge_duplicates(graph.similarity, weights.duplicate)
     representatives = [best_formed(candidates, group, articles) for group in groups]
     merged = [candidates[i] for i in representatives]
     support = [len({candidates[i].article for i in group}) for group in groups]
@@ -149,10 +163,7 @@ def summarize_story(
         words=words,
         weights=weights,
         support=support,
-        similarities=(
-            similarity[np.ix_(representatives, representatives)],
-            title_similarity[representatives],
-        ),
+        graph=graph.subset(representatives),
     )
     chosen.sort(key=lambda i: (merged[i].article, merged[i].index))
     source_order = {name: rank for rank, name in enumerate(story.sources)}
@@ -295,20 +306,23 @@ def select(
     words: int | None,
     weights: Weights = DEFAULT_WEIGHTS,
     support: Sequence[int] | None = None,
-    similarities: tuple[np.ndarray, np.ndarray] | None = None,
+    graph: Graph | None = None,
 ) -> list[int]:
     """Indices of the chosen candidates, in the order they were chosen (best first).
 
-    `similarities` (sentence-sentence, sentence-title) may be passed when already computed.
+    `graph` may be passed when already computed.
     """
     if not candidates:
         return []
     if sentences is None and words is None:
         sentences = DEFAULT_SENTENCES
     if (sentences is not None and sentences < 1) or (words is not None and words < 1):
-        raise ValueError(f"a summary budget must be positive (sentences={sentences}, words={words})")
-    similarity, title_similarity = similarities or _similarities(candidates, title)
-    scores = _scores(candidates, similarity, title_similarity, weights, support)
+        raise ValueError(
+            f"a summary budget must be positive (sentences={sentences}, words={words})"
+        )
+    graph = graph or sentence_graph(candidates, title)
+    similarity = graph.similarity
+    scores = _scores(candidates, similarity, graph.title, weights, support)
     chosen: list[int] = []
     total_words = 0
     top_similarity = np.zeros(len(candidates))
@@ -327,21 +341,8 @@ def select(
         # Never take a sentence that says what a taken one already says, nor one that is
         # mostly contained in it (or contains it): a longer retelling adds little.
         available &= similarity[best] < weights.duplicate
-        available &= _contained(candidates, best) < weights.contained
+        available &= graph.contained[best] < weights.contained
     return chosen
-
-
-def _contained(candidates: Sequence[Candidate], chosen: int) -> np.ndarray:
-    """For each candidate, the share of the smaller word set that the two sentences share."""
-    taken = set(candidates[chosen].tokens)
-    shares = np.zeros(len(candidates))
-    if not taken:
-        return shares
-    for i, candidate in enumerate(candidates):
-        words = set(candidate.tokens)
-        if words:
-            shares[i] = len(taken & words) / min(len(taken), len(words))
-    return shares
 
 
 def _scores(
@@ -379,10 +380,9 @@ def _length_score(words: int, weights: Weights) -> float:
     return 0.0
 
 
-def _similarities(
-    candidates: Sequence[Candidate], title: str | None
-) -> tuple[np.ndarray, np.ndarray]:
-    """Cosine similarity of TF-IDF vectors between sentences, and of each to the title."""
+def sentence_graph(candidates: Sequence[Candidate], title: str | None) -> Graph:
+    """Cosine similarity of TF-IDF vectors between sentences, word-set containment between
+    them, and cosine of each to the title."""
     vocabulary: dict[str, int] = {}
     rows: list[int] = []
     columns: list[int] = []
@@ -392,7 +392,7 @@ def _similarities(
         rows.extend([row] * len(candidate.tokens))
     n = len(candidates)
     if not vocabulary:
-        return np.zeros((n, n)), np.zeros(n)
+        return Graph(np.zeros((n, n)), np.zeros((n, n)), np.zeros(n))
     cells = np.bincount(
         np.asarray(rows) * len(vocabulary) + np.asarray(columns), minlength=n * len(vocabulary)
     )
@@ -400,13 +400,20 @@ def _similarities(
     document_frequency = (counts > 0).sum(axis=0)
     idf = np.log((1.0 + n) / (1.0 + document_frequency)) + 1.0
     vectors = _unit_rows(counts * idf)
+    presence = (counts > 0).astype(float)
     if n * len(vocabulary) > _DENSE_CELLS:
         # Many articles: most cells are zero, and a sparse product is far cheaper.
-        sparse_vectors = sparse.csr_matrix(vectors)
+        sparse_vectors, sparse_presence = sparse.csr_matrix(vectors), sparse.csr_matrix(presence)
         similarity = (sparse_vectors @ sparse_vectors.T).toarray()
+        shared = (sparse_presence @ sparse_presence.T).toarray()
     else:
         similarity = vectors @ vectors.T
+        shared = presence @ presence.T
     np.fill_diagonal(similarity, 0.0)
+    sizes = presence.sum(axis=1)
+    smaller = np.maximum(np.minimum.outer(sizes, sizes), 1.0)
+    contained = shared / smaller
+    np.fill_diagonal(contained, 0.0)
     title_similarity = np.zeros(n)
     if title:
         title_vector = np.zeros(len(vocabulary))
@@ -416,7 +423,7 @@ def _similarities(
         norm = np.linalg.norm(title_vector * idf)
         if norm > 0:
             title_similarity = vectors @ (title_vector * idf / norm)
-    return similarity, title_similarity
+    return Graph(similarity, contained, title_similarity)
 
 
 def _unit_rows(matrix: np.ndarray) -> np.ndarray:
