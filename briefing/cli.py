@@ -114,6 +114,16 @@ def cmd_preview(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_summarize(args: argparse.Namespace) -> int:
+    from briefing.summarize import summarize_jsonl
+
+    count = summarize_jsonl(
+        Path(args.input), Path(args.output), sentences=args.sentences, words=args.words
+    )
+    print(f"{args.output}: {count} summaries")
+    return EXIT_OK
+
+
 def _subscriber(config: Config, email: str):
     for subscriber in config.subscribers:
         if subscriber.email.lower() == email.lower():
@@ -157,6 +167,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     preview.add_argument("--subscriber", required=True, help="the subscriber's email address")
     preview.add_argument("--output", required=True, help="HTML file to write")
+    summarize = command(
+        "summarize",
+        cmd_summarize,
+        "extractive summaries of JSON lines (id, text, optional title)",
+        config=False,
+    )
+    summarize.add_argument("--input", required=True, help="JSON lines with id and text")
+    summarize.add_argument("--output", required=True, help="JSON lines {id, summary} to write")
+    budget = summarize.add_mutually_exclusive_group()
+    budget.add_argument("--sentences", type=int, help="sentences per summary (default 3)")
+    budget.add_argument("--words", type=int, help="or a budget in words")
     return parser
 
 

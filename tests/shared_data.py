@@ -1,7 +1,4 @@
-"""Where the real data set lives: ../shared/data beside the project, or $BRIEFING_SHARED_DATA.
-
-Tests that read it skip with a clear reason where it is absent (a stranger's fresh clone).
-"""
+"""Where the shared real data lives, and a mark that skips a test when it is absent."""
 
 from __future__ import annotations
 
@@ -10,22 +7,25 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+_REPO = Path(__file__).resolve().parent.parent
 
 
-def _locate() -> Path | None:
-    candidates = [os.environ.get("BRIEFING_SHARED_DATA"), ROOT.parent / "shared" / "data"]
-    # A git worktree inside the project (.worktrees/x) still finds the data of its main checkout.
-    candidates += [p / "shared" / "data" for p in ROOT.parents]
-    for candidate in candidates:
-        if candidate and (Path(candidate) / "README.md").is_file():
-            return Path(candidate)
+def _find() -> Path | None:
+    """$BRIEFING_SHARED_DATA, else `../shared/data` beside the repo (or beside an ancestor,
+    for a git worktree nested inside the main checkout)."""
+    if os.environ.get("BRIEFING_SHARED_DATA"):
+        path = Path(os.environ["BRIEFING_SHARED_DATA"])
+        return path if path.is_dir() else None
+    for folder in [_REPO, *_REPO.parents]:
+        candidate = folder.parent / "shared" / "data"
+        if candidate.is_dir():
+            return candidate
     return None
 
 
-SHARED_DATA: Path | None = _locate()
+SHARED_DATA: Path | None = _find()
 
 requires_shared_data = pytest.mark.skipif(
     SHARED_DATA is None,
-    reason="needs the real data set at ../shared/data (or $BRIEFING_SHARED_DATA); absent here",
+    reason="real data not found at ../shared/data (set BRIEFING_SHARED_DATA to its path)",
 )

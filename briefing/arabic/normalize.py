@@ -32,6 +32,9 @@ _FOLD = str.maketrans(
     }
 )
 _SPACES = re.compile(r"\s+")
+# str.translate with a dict looks up every character (slow on Arabic text); one replace per
+# folded character gives the same result several times faster. Summaries depend on this speed.
+_FOLD_PAIRS = tuple((chr(source), target) for source, target in _FOLD.items())
 
 
 def normalize(text: str, *, fold_teh_marbuta: bool = True, lowercase: bool = True) -> str:
@@ -42,9 +45,12 @@ def normalize(text: str, *, fold_teh_marbuta: bool = True, lowercase: bool = Tru
     """
     text = unicodedata.normalize("NFKC", text)
     text = _TASHKEEL.sub("", text).replace(_TATWEEL, "")
-    text = text.translate(_FOLD)
+    for source, target in _FOLD_PAIRS:
+        if source in text:
+            text = text.replace(source, target)
     if fold_teh_marbuta:
         text = text.replace("ة", "ه")
     if lowercase:
         text = text.lower()
-    return _SPACES.sub(" ", text).strip()
+    # Same as _SPACES.sub(" ", text).strip(): str.split() and re's \s share one notion of space.
+    return " ".join(text.split())

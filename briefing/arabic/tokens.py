@@ -7,6 +7,7 @@ tokens come from one explicit pattern over normalized text.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from functools import lru_cache
 from importlib import resources
 
@@ -15,6 +16,7 @@ from briefing.arabic.normalize import normalize
 # Arabic letters (U+0621-U+064A and the Persian additions), Latin letters, digits.
 # Numbers keep an inner decimal point or thousands comma: "3.5", "1,200".
 _TOKEN = re.compile(r"\d+(?:[.,]\d+)*|[\u0621-\u064a\u0671-\u06d3]+|[a-z]+(?:'[a-z]+)?")
+_SEPARATOR = "\x00"
 _ARABIC_LETTER = re.compile(r"[\u0621-\u064a]")
 _LATIN_LETTER = re.compile(r"[A-Za-z]")
 
@@ -35,6 +37,15 @@ def stopwords() -> frozenset[str]:
 def tokenize(text: str) -> list[str]:
     """All word and number tokens of `text`, normalized; nothing removed."""
     return _TOKEN.findall(normalize(text))
+
+
+def tokenize_many(texts: Sequence[str]) -> list[list[str]]:
+    """`tokenize` of each text, normalizing them in one pass (much faster for many sentences)."""
+    if not texts:
+        return []
+    # NUL survives normalize() untouched and never occurs in real text worth keeping.
+    joined = normalize(_SEPARATOR.join(text.replace(_SEPARATOR, " ") for text in texts))
+    return [_TOKEN.findall(part) for part in joined.split(_SEPARATOR)]
 
 
 @lru_cache(maxsize=200_000)

@@ -1,37 +1,490 @@
-"""Extractive summaries: the key sentences of a story, across its sources."""
+"""Extractive summaries: key sentences of one article, or of a story told by several sources.
+
+Each sentence gets a score from what is known to work for news (weights chosen on EASC dev,
+see docs/extractive.md):
+- position: the lead carries the news (and the first sentence of a paragraph its topic);
+- centrality: PageRank over TF-IDF cosine similarity between sentences (LexRank-style),
+  on the shared normalizer and light stems;
+- similarity to the title, when there is one;
+- length: very short fragments and run-on blocks are pushed down.
+Sentences are then taken greedily by MMR (score minus similarity to what is already taken),
+never taking a near-duplicate of a taken sentence, until the budget is met. For a story,
+near-duplicate sentences across sources are first merged into one (the best-formed one is
+kept, and every source that carried it is remembered).
+"""
 
 from __future__ import annotations
 
-from briefing.arabic import content_tokens
-from briefing.arabic.sentences import split_sentences
-from briefing.models import KeySentence, Story
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from scipy import sparse
+
+from briefing.arabic import content_tokens, stem
+from briefing.arabic.sentences import split_paragraphs
+from briefing.arabic.tokens import stopwords, tokenize_many
+from briefing.errors import BriefingError
+from briefing.models import Article, KeySentence, Story
+
+DEFAULT_SENTENCES = 3
+# Very long inputs: only the first sentences are scored (the lead carries news, and the
+# similarity graph grows with the square of the count).
+MAX_SENTENCES = 300
+# A "sentence" longer than this (text without punctuation) is cut into windows of WINDOW_WORDS.
+MAX_SENTENCE_WORDS = 120
+WINDOW_WORDS = 60
+_TERMINATORS = ".!?؟؛\"'”»)"
+# Above this many sentence-by-word cells the similarity product goes sparse, and PageRank
+# iterates instead of solving exactly.
+_DENSE_CELLS = 200_000
+_EXACT_PAGERANK = 80
 
 
-def _overlap(a: set[str], b: set[str]) -> float:
-    return len(a & b) / max(1, min(len(a), len(b)))
+@dataclass(frozen=True, slots=True)
+class Weights:
+    """How much each feature counts; the defaults were chosen on EASC dev (docs/extractive.md)."""
+
+    position: float = 1.0
+    position_decay: float = 0.3  # position score is 1 / (1 + index) ** decay
+    paragraph_start: float = 0.0
+    centrality: float = 0.1
+    title: float = 0.3  # not tuned: EASC has no titles
+    length: float = 0.2
+    first_report: float = 0.1  # story mode: bonus for the earliest article, less for later
+    redundancy: float = 0.0  # MMR: the score is lowered by this times the top similarity
+    duplicate: float = 0.6  # cosine at or above which two sentences say the same thing
+    contained: float = 0.7  # share of the shorter one's words above which one repeats another
+    short_words: int = 5
+    long_words: int = 60
+
+
+DEFAULT_WEIGHTS = Weights()
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """One sentence that may be picked, with where it came from."""
+
+    text: str  # as published
+    article: int  # index of the article in the story (0 for a single text)
+    index: int  # sentence index inside its article
+    paragraph_start: bool
+    words: int
+    tokens: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Graph:
+    """How the candidate sentences relate: TF-IDF cosine between them, the share of the
+    smaller one's words that two sentences share, and cosine to the title."""
+
+    similarity: np.ndarray
+    contained: np.ndarray
+    title: np.ndarray
+
+    def subset(self, rows: list[int]) -> Graph:
+        grid = np.ix_(rows, rows)
+        return Graph(self.similarity[grid], self.contained[grid], self.title[rows])
+
+
+class SummarizeInputError(BriefingError):
+    """A line of a `briefing summarize` input file cannot be used; names the line."""
+
+    def __init__(self, path: Path, line: int, problem: str) -> None:
+        self.path = path
+        self.line = line
+        super().__init__(
+            f"{path}:{line}: {problem}",
+            hint='each line must be a JSON object with "id" and "text" '
+            '(optional "title", and "words" or "sentences")',
+        )
+
+
+def summarize_text(
+    text: str,
+    title: str | None = None,
+    *,
+    sentences: int | None = None,
+    words: int | None = None,
+    weights: Weights = DEFAULT_WEIGHTS,
+) -> list[str]:
+    """Key sentences of one text, in the order they were published.
+
+    The budget is `sentences` sentences and/or about `words` words (sentences are added in
+    order of merit until the count is reached; the last one may go over). With neither,
+    DEFAULT_SENTENCES sentences. Empty text gives an empty list.
+    """
+    candidates = candidates_of(text)
+    if not candidates:
+        return []
+    chosen = select(candidates, title, sentences=sentences, words=words, weights=weights)
+    return [candidates[i].text for i in sorted(chosen)]
+
+
+def rank_text(text: str, title: str | None = None, weights: Weights = DEFAULT_WEIGHTS) -> list[str]:
+    """All candidate sentences of `text` from best to worst (for benchmarks and tuning)."""
+    candidates = candidates_of(text)
+    order = select(candidates, title, sentences=len(candidates), words=None, weights=weights)
+    return [candidates[i].text for i in order]
 
 
 def summarize_story(
-    story: Story, *, sentences: int | None = 3, words: int | None = None
+    story: Story,
+    *,
+    sentences: int | None = DEFAULT_SENTENCES,
+    words: int | None = None,
+    weights: Weights = DEFAULT_WEIGHTS,
 ) -> tuple[KeySentence, ...]:
-    """Pick lead-weighted central sentences from all articles, one per repeated fact."""
-    candidates = []
-    for article in story.articles:
-        for position, sentence in enumerate(split_sentences(article.text)):
-            tokens = set(content_tokens(sentence))
-            if len(tokens) >= 3:
-                candidates.append((position, sentence, article, tokens))
-    title_tokens = set(content_tokens(story.headline))
-    scored = sorted(
-        candidates, key=lambda c: (-(_overlap(c[3], title_tokens) + 1 / (1 + c[0])), c[0])
+    """Key sentences of a story across all its articles, near-duplicates merged.
+
+    Each KeySentence names the article its text was taken from and every source that
+    carried the same sentence. The result reads in publication order (earliest article
+    first, then position inside the article).
+    """
+    articles = sorted(story.articles, key=lambda a: (a.published, a.id))
+    candidates: list[Candidate] = []
+    for number, article in enumerate(articles):
+        candidates.extend(candidates_of(article_text(article), article=number))
+    if not candidates:
+        return ()
+    graph = sentence_graph(candidates, story.headline)
+    groups = merge_duplicates(graph.similarity, weights.duplicate)
+    representatives = [best_formed(candidates, group, articles) for group in groups]
+    merged = [candidates[i] for i in representatives]
+    support = [len({candidates[i].article for i in group}) for group in groups]
+    chosen = select(
+        merged,
+        story.headline,
+        sentences=sentences,
+        words=words,
+        weights=weights,
+        support=support,
+        graph=graph.subset(representatives),
     )
-    chosen: list[tuple[str, str, set[str], list[str]]] = []
-    for _, sentence, article, tokens in scored:
-        duplicate = next((c for c in chosen if _overlap(c[2], tokens) > 0.6), None)
-        if duplicate:
-            if article.source not in duplicate[3]:
-                duplicate[3].append(article.source)
-            continue
-        if len(chosen) < (sentences or 3):
-            chosen.append((sentence, article.id, tokens, [article.source]))
-    return tuple(KeySentence(text=s, article_id=a, sources=tuple(src)) for s, a, _, src in chosen)
+    chosen.sort(key=lambda i: (merged[i].article, merged[i].index))
+    source_order = {name: rank for rank, name in enumerate(story.sources)}
+    result = []
+    for i in chosen:
+        sources = {articles[candidates[j].article].source for j in groups[i]}
+        result.append(
+            KeySentence(
+                text=merged[i].text,
+                article_id=articles[merged[i].article].id,
+                sources=tuple(sorted(sources, key=lambda s: source_order.get(s, len(sources)))),
+            )
+        )
+    return tuple(result)
+
+
+def summarize_jsonl(
+    input_path: Path,
+    output_path: Path,
+    *,
+    sentences: int | None = None,
+    words: int | None = None,
+) -> int:
+    """`briefing summarize`: one {"id", "summary"} line out for each {"id", "text"} line in.
+
+    A line may carry its own "title" and its own budget ("words" or "sentences"), which wins
+    over the command's. Blank lines are skipped. Every line is checked before anything is
+    written, so a bad line leaves no half-written output. Returns the number of lines written.
+    """
+    input_path, output_path = Path(input_path), Path(output_path)
+    try:
+        lines = input_path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise BriefingError(f"cannot read {input_path}: {exc}") from exc
+    jobs = [
+        _parse_line(input_path, number, line)
+        for number, line in enumerate(lines, start=1)
+        if line.strip()
+    ]
+    output = []
+    for job in jobs:
+        budget_sentences = job.get("sentences", sentences if "words" not in job else None)
+        budget_words = job.get("words", words if "sentences" not in job else None)
+        summary = summarize_text(
+            job["text"], job.get("title"), sentences=budget_sentences, words=budget_words
+        )
+        record = {"id": job["id"], "summary": " ".join(summary)}
+        output.append(json.dumps(record, ensure_ascii=False))
+    try:
+        output_path.parent.mkdir(parents=True, exist_ok=True)
+        output_path.write_text("".join(f"{line}\n" for line in output), encoding="utf-8")
+    except OSError as exc:
+        raise BriefingError(f"cannot write {output_path}: {exc}") from exc
+    return len(output)
+
+
+def _parse_line(path: Path, number: int, line: str) -> dict[str, Any]:
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise SummarizeInputError(path, number, f"not valid JSON ({exc.msg})") from exc
+    if not isinstance(record, dict):
+        raise SummarizeInputError(path, number, "expected a JSON object")
+    if "id" not in record or not isinstance(record["id"], str | int):
+        raise SummarizeInputError(path, number, '"id" is missing or not a string or number')
+    if not isinstance(record.get("text"), str):
+        raise SummarizeInputError(path, number, '"text" is missing or not a string')
+    if record.get("title") is not None and not isinstance(record["title"], str):
+        raise SummarizeInputError(path, number, '"title" must be a string')
+    if "words" in record and "sentences" in record:
+        raise SummarizeInputError(path, number, 'give "words" or "sentences", not both')
+    for key in ("words", "sentences"):
+        value = record.get(key)
+        if key in record and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
+            raise SummarizeInputError(path, number, f'"{key}" must be a whole number above 0')
+    return record
+
+
+def article_text(article: Article) -> str:
+    """The text to summarize: the body, or the feed description when there is no body."""
+    return article.text if article.text.strip() else article.description
+
+
+def candidates_of(text: str, article: int = 0) -> list[Candidate]:
+    """Sentences of `text` that can be picked, with their tokens (bounded for huge inputs)."""
+    pieces: list[tuple[str, bool]] = []
+    for paragraph in split_paragraphs(text):
+        for number, sentence in enumerate(paragraph):
+            pieces.extend((piece, number == 0) for piece in _bounded(sentence))
+        if len(pieces) >= MAX_SENTENCES:
+            break
+    pieces = pieces[:MAX_SENTENCES]
+    tokens = tokenize_many([piece for piece, _ in pieces])
+    return [
+        Candidate(piece, article, index, first, len(piece.split()), _content_stems(words))
+        for index, ((piece, first), words) in enumerate(zip(pieces, tokens, strict=True))
+    ]
+
+
+def _content_stems(tokens: list[str]) -> tuple[str, ...]:
+    """Same as `content_tokens` on already tokenized text, with the per-word work cached
+    (summaries must be fast, and this is most of their time)."""
+    cache = _STEMS
+    stems = []
+    for token in tokens:
+        found = cache.get(token)
+        if found is None:
+            found = _content_stem(token)
+            if len(cache) < _STEM_CACHE:
+                cache[token] = found
+        if found:
+            stems.append(found)
+    return tuple(stems)
+
+
+_STEMS: dict[str, str] = {}
+_STEM_CACHE = 500_000
+
+
+def _content_stem(token: str) -> str:
+    """The stem of a content word; "" for a stop word or a one-letter word."""
+    if token in stopwords() or (len(token) == 1 and not token.isdigit()):
+        return ""
+    return stem(token)
+
+
+def _bounded(sentence: str) -> list[str]:
+    """The sentence, or windows of it when it runs on (a text without punctuation)."""
+    words = sentence.split()
+    if len(words) <= MAX_SENTENCE_WORDS:
+        return [sentence]
+    return [" ".join(words[i : i + WINDOW_WORDS]) for i in range(0, len(words), WINDOW_WORDS)]
+
+
+def select(
+    candidates: Sequence[Candidate],
+    title: str | None,
+    *,
+    sentences: int | None,
+    words: int | None,
+    weights: Weights = DEFAULT_WEIGHTS,
+    support: Sequence[int] | None = None,
+    graph: Graph | None = None,
+) -> list[int]:
+    """Indices of the chosen candidates, in the order they were chosen (best first).
+
+    `graph` may be passed when already computed.
+    """
+    if not candidates:
+        return []
+    if sentences is None and words is None:
+        sentences = DEFAULT_SENTENCES
+    if (sentences is not None and sentences < 1) or (words is not None and words < 1):
+        raise ValueError(
+            f"a summary budget must be positive (sentences={sentences}, words={words})"
+        )
+    graph = graph or sentence_graph(candidates, title)
+    similarity = graph.similarity
+    scores = _scores(candidates, similarity, graph.title, weights, support)
+    chosen: list[int] = []
+    total_words = 0
+    top_similarity = np.zeros(len(candidates))
+    available = np.ones(len(candidates), dtype=bool)
+    while available.any():
+        if sentences is not None and len(chosen) >= sentences:
+            break
+        if words is not None and total_words >= words:
+            break
+        mmr = np.where(available, scores - weights.redundancy * top_similarity, -np.inf)
+        best = int(np.argmax(mmr))
+        chosen.append(best)
+        total_words += candidates[best].words
+        top_similarity = np.maximum(top_similarity, similarity[best])
+        available[best] = False
+        # Never take a sentence that says what a taken one already says, nor one that is
+        # mostly contained in it (or contains it): a longer retelling adds little.
+        available &= similarity[best] < weights.duplicate
+        available &= graph.contained[best] < weights.contained
+    return chosen
+
+
+def _scores(
+    candidates: Sequence[Candidate],
+    similarity: np.ndarray,
+    title_similarity: np.ndarray,
+    weights: Weights,
+    support: Sequence[int] | None,
+) -> np.ndarray:
+    index = np.array([c.index for c in candidates], dtype=float)
+    position = 1.0 / (1.0 + index) ** weights.position_decay
+    paragraph = np.array([c.paragraph_start for c in candidates], dtype=float)
+    length = np.array([_length_score(c.words, weights) for c in candidates])
+    centrality = _pagerank(similarity)
+    score = (
+        weights.position * position
+        + weights.paragraph_start * paragraph
+        + weights.centrality * centrality
+        + weights.title * title_similarity
+        + weights.length * length
+    )
+    if support is not None:
+        # A sentence several sources carried matters more; the first report leads.
+        score = score + weights.centrality * np.log2(np.asarray(support, dtype=float))
+        article = np.array([c.article for c in candidates], dtype=float)
+        score = score + weights.first_report / (1.0 + article)
+    return score
+
+
+def _length_score(words: int, weights: Weights) -> float:
+    if words < weights.short_words:
+        return -1.0
+    if words > weights.long_words:
+        return -min(1.0, (words - weights.long_words) / weights.long_words)
+    return 0.0
+
+
+def sentence_graph(candidates: Sequence[Candidate], title: str | None) -> Graph:
+    """Cosine similarity of TF-IDF vectors between sentences, word-set containment between
+    them, and cosine of each to the title."""
+    vocabulary: dict[str, int] = {}
+    rows: list[int] = []
+    columns: list[int] = []
+    for row, candidate in enumerate(candidates):
+        for token in candidate.tokens:
+            columns.append(vocabulary.setdefault(token, len(vocabulary)))
+        rows.extend([row] * len(candidate.tokens))
+    n = len(candidates)
+    if not vocabulary:
+        return Graph(np.zeros((n, n)), np.zeros((n, n)), np.zeros(n))
+    cells = np.bincount(
+        np.asarray(rows) * len(vocabulary) + np.asarray(columns), minlength=n * len(vocabulary)
+    )
+    counts = cells.reshape(n, len(vocabulary)).astype(float)
+    document_frequency = (counts > 0).sum(axis=0)
+    idf = np.log((1.0 + n) / (1.0 + document_frequency)) + 1.0
+    vectors = _unit_rows(counts * idf)
+    presence = (counts > 0).astype(float)
+    if n * len(vocabulary) > _DENSE_CELLS:
+        # Many articles: most cells are zero, and a sparse product is far cheaper.
+        sparse_vectors, sparse_presence = sparse.csr_matrix(vectors), sparse.csr_matrix(presence)
+        similarity = (sparse_vectors @ sparse_vectors.T).toarray()
+        shared = (sparse_presence @ sparse_presence.T).toarray()
+    else:
+        similarity = vectors @ vectors.T
+        shared = presence @ presence.T
+    np.fill_diagonal(similarity, 0.0)
+    sizes = presence.sum(axis=1)
+    smaller = np.maximum(np.minimum.outer(sizes, sizes), 1.0)
+    contained = shared / smaller
+    np.fill_diagonal(contained, 0.0)
+    title_similarity = np.zeros(n)
+    if title:
+        title_vector = np.zeros(len(vocabulary))
+        for token in content_tokens(title):
+            if token in vocabulary:
+                title_vector[vocabulary[token]] += 1.0
+        norm = np.linalg.norm(title_vector * idf)
+        if norm > 0:
+            title_similarity = vectors @ (title_vector * idf / norm)
+    return Graph(similarity, contained, title_similarity)
+
+
+def _unit_rows(matrix: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+    return matrix / np.where(norms > 0, norms, 1.0)
+
+
+def _pagerank(similarity: np.ndarray, damping: float = 0.85) -> np.ndarray:
+    """Stationary weights of a random walk over the similarity graph, scaled to max 1."""
+    n = similarity.shape[0]
+    row_sums = similarity.sum(axis=1, keepdims=True)
+    # A sentence that shares nothing with the others jumps anywhere.
+    transition = np.where(row_sums > 0, similarity / np.where(row_sums > 0, row_sums, 1.0), 1 / n)
+    if n <= _EXACT_PAGERANK:
+        # Solve r = (1 - d) / n + d * r @ T directly: exact, and fast for a single article.
+        rank = np.linalg.solve(np.eye(n) - damping * transition.T, np.full(n, (1 - damping) / n))
+    else:
+        rank = np.full(n, 1.0 / n)
+        for _ in range(50):
+            updated = (1 - damping) / n + damping * (rank @ transition)
+            converged = np.abs(updated - rank).sum() < 1e-6
+            rank = updated
+            if converged:
+                break
+    return rank / rank.max()
+
+
+def merge_duplicates(similarity: np.ndarray, threshold: float) -> list[list[int]]:
+    """Groups of sentences that say the same thing (single-link over cosine >= threshold)."""
+    parent = list(range(similarity.shape[0]))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for i, j in zip(*np.nonzero(np.triu(similarity >= threshold, k=1)), strict=True):
+        parent[root(int(i))] = root(int(j))
+    groups: dict[int, list[int]] = {}
+    for i in range(len(parent)):
+        groups.setdefault(root(i), []).append(i)
+    return sorted(groups.values(), key=lambda g: g[0])
+
+
+def best_formed(
+    candidates: Sequence[Candidate], group: Iterable[int], articles: Sequence[Article]
+) -> int:
+    """The member a reader should see: ends like a sentence, a sensible length, then the
+    article from the best-weighted feed published first."""
+
+    def form(i: int) -> tuple[float, ...]:
+        c = candidates[i]
+        ends_well = c.text.rstrip()[-1:] in _TERMINATORS
+        in_bounds = 8 <= c.words <= 50
+        return (
+            -float(ends_well),
+            -float(in_bounds),
+            -articles[c.article].weight,
+            float(c.article),
+            float(c.index),
+        )
+
+    return min(group, key=form)

@@ -1,0 +1,90 @@
+"""Multi-document check: a story told by other sources, scored against BBC's own description.
+
+For each labelled story (../shared/data/labels/) that has a BBC Arabic article and at least
+one article from another source, the story is summarized from the other sources' articles
+only, in about 25 words, and scored (ROUGE-1/2/L F1, Arabic tokenizer) against the editor-
+written description (`abstract`) of the story's BBC article(s) (mean over them when several).
+Beside it: the lead sentence of the earliest and of the longest non-BBC article. Measured and
+reported, not gated: one short human reference per story is a noisy yardstick.
+
+    PYTHONPATH=. python benchmarks/multidoc.py [--words 25]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from email.utils import parsedate_to_datetime
+
+from benchmarks.easc_data import shared_data, take_budget
+from briefing.arabic.sentences import split_sentences
+from briefing.models import Article, Story
+from briefing.rouge import mean_f1, rouge_f1
+from briefing.summarize.extractive import summarize_story
+
+
+def _article(row: dict) -> Article:
+    return Article(
+        id=row["docno"],
+        feed=row["source"],
+        source=row["source"],
+        section=row["category"],
+        url=row["url"],
+        title=row["title"] or "",
+        text=row["text"] or "",
+        published=parsedate_to_datetime(row["pub_time"]),
+        description=row["abstract"] or "",
+    )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--words", type=int, default=25)
+    args = parser.parse_args()
+    data = shared_data()
+    if data is None:
+        print(json.dumps({"skipped": "shared data not found (set BRIEFING_SHARED_DATA)"}))
+        return 0
+    feed = data / "ant_multisource" / "feed_window_2018-04-01_07.jsonl"
+    with feed.open(encoding="utf-8") as lines:
+        rows = {row["docno"]: row for row in map(json.loads, lines)}
+    label_file = data / "labels" / "dev-2018-04-01_02.json"
+    labels = json.loads(label_file.read_text("utf-8"))
+    scores: dict[str, list] = {"extractive (ours)": [], "lead_earliest": [], "lead_longest": []}
+    stories = 0
+    for label in labels["stories"]:
+        members = [rows[d] for d in label["docnos"]]
+        references = [r["abstract"] for r in members if r["source"] == "BBC" and r["abstract"]]
+        others = [_article(r) for r in members if r["source"] != "BBC" and (r["text"] or "")]
+        if not references or not others:
+            continue
+        stories += 1
+        story = Story(id=label["story"], section="news", articles=tuple(others))
+        ours = [k.text for k in summarize_story(story, sentences=None, words=args.words)]
+        earliest = min(others, key=lambda a: (a.published, a.id))
+        longest = max(others, key=lambda a: len(a.text.split()))
+        candidates = {
+            "extractive (ours)": ours,
+            "lead_earliest": take_budget(split_sentences(earliest.text), 1),
+            "lead_longest": take_budget(split_sentences(longest.text), 1),
+        }
+        for name, sentences in candidates.items():
+            scores[name].append(rouge_f1(" ".join(sentences), references))
+    report = {
+        "labels": label_file.name,
+        "stories": stories,
+        "budget_words": args.words,
+        "reference": "abstract of the story's BBC article(s), BBC articles left out of the input",
+        "methods": {
+            name: {k: round(v, 4) for k, v in mean_f1(values).as_dict().items()}
+            for name, values in scores.items()
+        },
+    }
+    json.dump(report, sys.stdout, indent=2, ensure_ascii=False)
+    print()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

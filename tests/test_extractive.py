@@ -1,0 +1,273 @@
+"""The extractive summarizer: single texts, multi-source stories, the JSONL command, bad input,
+speed, and the quality gate on EASC dev (real human summaries)."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
+from pathlib import Path
+
+import pytest
+
+from briefing.arabic import content_tokens
+from briefing.arabic.sentences import split_sentences
+from briefing.models import Article, Story
+from briefing.summarize import (
+    SummarizeInputError,
+    summarize_jsonl,
+    summarize_story,
+    summarize_text,
+)
+from tests.shared_data import SHARED_DATA, requires_shared_data
+
+NEWS = (
+    "أعلنت وزارة الصحة اليوم افتتاح مستشفى جديد في العاصمة بسعة خمسمئة سرير.\n"
+    "وقال الوزير إن المستشفى سيخدم أكثر من مليون نسمة في الأحياء الجنوبية.\n"
+    "وأضاف أن تكلفة المشروع بلغت 3.5 مليار دينار.\n"
+    "ويضم المستشفى الجديد أقساما للطوارئ والجراحة والأطفال.\n"
+    "وكان العمل في المشروع قد بدأ قبل أربع سنوات.\n"
+    "وتخطط الوزارة لافتتاح مستشفيين آخرين في الشمال خلال العام المقبل.\n"
+)
+
+
+def _words(sentences: list[str]) -> int:
+    return sum(len(s.split()) for s in sentences)
+
+
+def test_picks_whole_published_sentences_in_reading_order() -> None:
+    summary = summarize_text(NEWS, "افتتاح مستشفى جديد في العاصمة", sentences=3)
+    sentences = split_sentences(NEWS)
+    assert len(summary) == 3
+    assert all(s in sentences for s in summary)
+    assert summary == sorted(summary, key=sentences.index)
+    assert summary[0] == sentences[0]  # the lead carries the news
+
+
+def test_word_budget_is_met_with_whole_sentences() -> None:
+    summary = summarize_text(NEWS, words=25)
+    assert _words(summary) >= 25
+    assert _words(summary[:-1]) < 25 or len(summary) == 1
+
+
+def test_default_budget_is_three_sentences() -> None:
+    assert len(summarize_text(NEWS)) == 3
+
+
+def test_a_repeated_sentence_is_taken_once() -> None:
+    first = split_sentences(NEWS)[0]
+    text = f"{first}\n{first}\n{NEWS}"
+    summary = summarize_text(text, sentences=4)
+    assert summary.count(first) == 1
+
+
+@pytest.mark.parametrize("text", ["", "   \n\t "])
+def test_empty_input_gives_no_sentences(text: str) -> None:
+    assert summarize_text(text) == []
+
+
+def test_punctuation_only_input_is_returned_not_crashed_on() -> None:
+    assert summarize_text("!!! ... ؟") == ["!!! ... ؟"]
+
+
+def test_one_sentence_is_its_own_summary() -> None:
+    assert summarize_text("وصل الوفد إلى المدينة صباح اليوم", words=50) == [
+        "وصل الوفد إلى المدينة صباح اليوم"
+    ]
+
+
+def test_text_without_arabic_is_summarized_too() -> None:
+    text = "The council met on Monday. It approved the budget. Critics said it was too late."
+    summary = summarize_text(text, sentences=1)
+    assert summary == ["The council met on Monday."]
+
+
+def test_hundred_thousand_words_return_quickly_and_bounded() -> None:
+    unpunctuated = " ".join(["كلمة", "أخرى", "ثالثة", "رابعة"] * 25_000)
+    punctuated = "ذهب الوفد إلى المدينة واجتمع بالمسؤولين هناك. " * 14_300
+    for text in (unpunctuated, punctuated):
+        start = time.perf_counter()
+        summary = summarize_text(text, words=60)
+        assert time.perf_counter() - start < 5
+        assert len(summary) >= 1 and _words(summary) <= 200
+        assert all(s in text for s in summary)
+
+
+@pytest.mark.parametrize("budget", [{"sentences": 0}, {"words": -5}])
+def test_a_budget_below_one_is_a_clear_error(budget: dict[str, int]) -> None:
+    with pytest.raises(ValueError, match="budget"):
+        summarize_text(NEWS, **budget)
+
+
+def _article(number: int, source: str, text: str, minutes: int = 0, title: str = "") -> Article:
+    return Article(
+        id=f"a{number}",
+        feed=source,
+        source=source,
+        section="news",
+        url=f"https://example.org/{number}",
+        title=title or "افتتاح مستشفى جديد",
+        text=text,
+        published=datetime(2018, 4, 1, 8, tzinfo=UTC) + timedelta(minutes=minutes),
+    )
+
+
+def test_story_merges_what_several_sources_said_and_names_them_all() -> None:
+    shared = "أعلنت وزارة الصحة اليوم افتتاح مستشفى جديد في العاصمة بسعة خمسمئة سرير."
+    story = Story(
+        id="s1",
+        section="news",
+        articles=(
+            _article(1, "وكالة أ", NEWS, minutes=0),
+            _article(
+                2,
+                "وكالة ب",
+                f"{shared[:-1]}، حسب بيان رسمي.\nوقال مدير المستشفى إن العمل "
+                "سيبدأ الأسبوع المقبل بكامل الطاقم الطبي.",
+                minutes=30,
+            ),
+            _article(
+                3, "وكالة ج", f"{shared}\nوتعد هذه المنشأة الأكبر من نوعها في البلاد.", minutes=60
+            ),
+        ),
+    )
+    key = summarize_story(story, sentences=3)
+    assert len(key) == 3
+    lead = key[0]
+    assert lead.text == shared and lead.article_id == "a1"
+    assert lead.sources == ("وكالة أ", "وكالة ب", "وكالة ج")
+    articles = {a.id: a for a in story.articles}
+    for sentence in key:
+        assert sentence.text in articles[sentence.article_id].text
+    assert len({s.text for s in key}) == 3
+
+
+def test_story_with_empty_articles_uses_descriptions_or_gives_nothing() -> None:
+    empty = Story(id="s", section="news", articles=(_article(1, "أ", ""),))
+    assert summarize_story(empty) == ()
+    teaser = replace(_article(2, "ب", ""), description="وصل الوفد إلى المدينة صباح اليوم.")
+    key = summarize_story(Story(id="s2", section="news", articles=(teaser,)))
+    assert [k.text for k in key] == ["وصل الوفد إلى المدينة صباح اليوم."]
+
+
+# ---- real data -------------------------------------------------------------------------
+
+
+def _ant_article(row: dict) -> Article:
+    return Article(
+        id=row["docno"],
+        feed=row["source"],
+        source=row["source"],
+        section=row["category"],
+        url=row["url"],
+        title=row["title"] or "",
+        text=row["text"] or "",
+        published=parsedate_to_datetime(row["pub_time"]),
+        description=row["abstract"] or "",
+    )
+
+
+def _labelled_stories() -> list[Story]:
+    assert SHARED_DATA is not None
+    feed = SHARED_DATA / "ant_multisource" / "feed_window_2018-04-01_07.jsonl"
+    with feed.open(encoding="utf-8") as lines:
+        rows = {row["docno"]: row for row in map(json.loads, lines)}
+    labels = json.loads((SHARED_DATA / "labels" / "dev-2018-04-01_02.json").read_text("utf-8"))
+    return [
+        Story(
+            id=s["story"],
+            section="news",
+            articles=tuple(_ant_article(rows[d]) for d in s["docnos"]),
+        )
+        for s in labels["stories"]
+        if len(s["docnos"]) > 1
+    ]
+
+
+def _overlap(a: str, b: str) -> float:
+    """Share of the shorter sentence's content words found in the other (independent of the
+    summarizer's own TF-IDF measure)."""
+    x, y = set(content_tokens(a)), set(content_tokens(b))
+    return len(x & y) / max(1, min(len(x), len(y)))
+
+
+@requires_shared_data
+def test_real_stories_have_no_near_duplicates_and_credit_every_source() -> None:
+    stories = _labelled_stories()
+    assert len(stories) > 40
+    for story in stories:
+        key = summarize_story(story, sentences=4)
+        assert key, story.id
+        for i, a in enumerate(key):
+            for b in key[i + 1 :]:
+                assert _overlap(a.text, b.text) < 0.8, (story.id, a.text, b.text)
+        for sentence in key:
+            for article in story.articles:
+                carried = any(
+                    _overlap(sentence.text, s) >= 0.9
+                    and len(content_tokens(s)) >= 5
+                    and abs(len(content_tokens(s)) - len(content_tokens(sentence.text))) <= 2
+                    for s in split_sentences(article.text)
+                )
+                if carried:
+                    assert article.source in sentence.sources, (story.id, sentence.text)
+
+
+@requires_shared_data
+def test_a_twenty_article_story_takes_under_100_ms() -> None:
+    stories = _labelled_stories()
+    articles = tuple(a for s in stories for a in s.articles)[:20]
+    assert len(articles) == 20
+    story = Story(id="big", section="news", articles=articles)
+    summarize_story(story)  # warm up caches, as a running service would be
+    timings = []
+    for _ in range(3):  # best of three: the test machine's cores are shared
+        start = time.perf_counter()
+        summarize_story(story, sentences=5)
+        timings.append(time.perf_counter() - start)
+    assert min(timings) < 0.1
+
+
+@requires_shared_data
+def test_jsonl_command_reads_easc_as_it_is(tmp_path: Path) -> None:
+    assert SHARED_DATA is not None
+    source = SHARED_DATA / "easc" / "easc.jsonl"
+    output = tmp_path / "out" / "summaries.jsonl"
+    assert summarize_jsonl(source, output, words=80) == 153
+    lines = [json.loads(line) for line in output.read_text("utf-8").splitlines()]
+    assert lines[0]["id"] == "Topic1" and set(lines[0]) == {"id", "summary"}
+    assert all(70 <= len(line["summary"].split()) < 300 for line in lines)
+
+
+def test_jsonl_line_budgets_win_and_blank_lines_are_skipped(tmp_path: Path) -> None:
+    source = tmp_path / "in.jsonl"
+    rows = [{"id": 1, "text": NEWS, "sentences": 1}, {"id": "b", "text": NEWS, "title": "x"}]
+    source.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows) + "\n\n")
+    assert summarize_jsonl(source, tmp_path / "out.jsonl", sentences=2) == 2
+    out = [json.loads(x) for x in (tmp_path / "out.jsonl").read_text("utf-8").splitlines()]
+    assert [o["id"] for o in out] == [1, "b"]
+    assert len(split_sentences(out[0]["summary"])) == 1
+    assert len(split_sentences(out[1]["summary"])) == 2
+
+
+@pytest.mark.parametrize(
+    ("line", "problem"),
+    [
+        ("{not json", "not valid JSON"),
+        ('["a"]', "JSON object"),
+        ('{"text": "نص"}', '"id"'),
+        ('{"id": 1}', '"text"'),
+        ('{"id": 1, "text": "نص", "words": 0}', '"words"'),
+        ('{"id": 1, "text": "نص", "words": 5, "sentences": 1}', "not both"),
+    ],
+)
+def test_jsonl_bad_line_names_its_number(tmp_path: Path, line: str, problem: str) -> None:
+    source = tmp_path / "in.jsonl"
+    source.write_text(f'{{"id": 0, "text": "نص"}}\n\n{line}\n', encoding="utf-8")
+    output = tmp_path / "out.jsonl"
+    with pytest.raises(SummarizeInputError, match=f":3: .*{problem}") as error:
+        summarize_jsonl(source, output)
+    assert error.value.line == 3
+    assert not output.exists()
