@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+from datetime import datetime, timedelta
 from pathlib import Path
 from types import FrameType
 
@@ -77,7 +78,20 @@ class Service:
             return
         log.info("edition %s: %s", report.edition_id, "; ".join(report.lines()[1:]))
 
-    def _schedule(self, schedule: Schedule, config: Config) -> None:
+    def _edition_missed(self, schedule: Schedule, config: Config) -> bool:
+        """True when today's edition time passed within the grace period and no edition of
+        today is in the store: a service (re)started at 06:35 still sends the 06:30 edition."""
+        now = utcnow().astimezone(config.zone)
+        due = datetime.combine(now.date(), schedule.edition_at, tzinfo=config.zone)
+        if not timedelta(0) <= now - due <= timedelta(minutes=schedule.misfire_grace_minutes):
+            return False
+        store = Store(config.database_url)
+        try:
+            return store.edition_story_ids(now.date().isoformat()) is None
+        finally:
+            store.close()
+
+    def _schedule(self, schedule: Schedule, config: Config, *, catch_up: bool = False) -> None:
         at = schedule.edition_at
         self.scheduler.add_job(
             self.poll,
@@ -87,12 +101,17 @@ class Service:
             replace_existing=True,
             next_run_time=utcnow(),
         )
+        first_run: dict[str, datetime] = {}
+        if catch_up and self._edition_missed(schedule, config):
+            log.info("today's edition was due at %s and has not been built: building it now", at)
+            first_run["next_run_time"] = utcnow()
         self.scheduler.add_job(
             self.edition,
             CronTrigger(hour=at.hour, minute=at.minute, second=at.second, timezone=config.zone),
             id="edition",
             name="build and send the edition",
             replace_existing=True,
+            **first_run,
         )
         log.info(
             "polling every %g minutes; edition daily at %s %s",
@@ -111,7 +130,7 @@ class Service:
 
         signal.signal(signal.SIGTERM, on_signal)
         signal.signal(signal.SIGINT, on_signal)
-        self._schedule(self.config.settings.schedule, self.config)
+        self._schedule(self.config.settings.schedule, self.config, catch_up=True)
         self.scheduler.start()
         stop.wait()
         self.scheduler.shutdown(wait=True)

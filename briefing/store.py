@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -35,7 +36,7 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 
 from briefing.errors import LockedError, StoreError
 from briefing.models import Article
@@ -168,10 +169,10 @@ class Store:
             self.engine: Engine = create_engine(url, future=True)
             if self.engine.dialect.name == "sqlite":
                 event.listen(self.engine, "connect", _sqlite_pragmas)
-            metadata.create_all(self.engine)
+            _create_tables(self.engine)
         except SQLAlchemyError as exc:
             raise StoreError(
-                f"cannot open database {url!r}: {exc.__class__.__name__}",
+                f"cannot open database {url!r}: {exc.__class__.__name__}: {exc.args[0]}",
                 hint="check `database` in briefing.yaml and that its folder is writable",
             ) from exc
         self.owner = f"{socket.gethostname()}:{os.getpid()}"
@@ -486,6 +487,19 @@ class Store:
             return int(
                 conn.execute(select(func.count()).select_from(metadata.tables[table])).scalar() or 0
             )
+
+
+def _create_tables(engine: Engine, attempts: int = 5) -> None:
+    """Create missing tables. Two processes starting on a new database race here: the loser
+    sees "table already exists" (or a lock) and simply checks again."""
+    for attempt in range(attempts):
+        try:
+            metadata.create_all(engine)
+            return
+        except OperationalError:
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.2 * (attempt + 1))
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
