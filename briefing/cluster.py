@@ -1,17 +1,15 @@
 """Story clustering: the same event from many sources becomes one story.
 
 How it works, stage by stage:
-1. Each article becomes one sparse vector: light-stemmed word TF-IDF (title counted above the
-   lead, the lead above the body) beside character n-gram TF-IDF of title and lead, plus a
-   small "name skeleton" channel that matches spelling variants (بوتين / بوتن).
+1. Each article becomes one sparse vector: light-stemmed word TF-IDF of the title and the lead
+   (the body's first words, dateline removed), the title counted three times.
 2. Candidate pairs come from a sparse product inside a sliding time window (an inverted index
    in effect): never all pairs. Each article keeps its top neighbours only.
-3. Pair scores decay mildly with the time between articles; shared specific numbers add
-   evidence.
-4. Average-linkage agglomerative clustering over that sparse graph joins groups while their
-   mean similarity stays above the threshold. A merge that only just clears the threshold gets
-   a second look: it must also agree on the article bodies.
-5. Across runs, earlier assignments are fixed groups: new articles may join them, two earlier
+3. Agglomerative clustering with centroid linkage over that sparse graph: the closest pair of
+   groups (cosine of their summed vectors) merges first, while it stays above the threshold.
+   A story that unfolds through the day keeps its shared vocabulary in the centroid, so its
+   updates join even when they share little with its first report.
+4. Across runs, earlier assignments are fixed groups: new articles may join them, two earlier
    stories are never merged, and a story keeps its id.
 """
 
@@ -31,9 +29,8 @@ from pathlib import Path
 import numpy as np
 from scipy import sparse
 from sklearn.feature_extraction.text import TfidfVectorizer
-from sklearn.preprocessing import normalize as l2_normalize
 
-from briefing.arabic import content_tokens, normalize
+from briefing.arabic import content_tokens
 from briefing.config import Cluster
 from briefing.errors import BriefingError
 from briefing.models import Article, Story
@@ -42,10 +39,6 @@ from briefing.models import Article, Story
 # not what happened: they would pull unrelated articles of one site together.
 _DATELINE = re.compile(r"^[^\n]{0,80}?\([A-Za-z. ]{2,20}\)\s*[-–—]+\s*")
 _LEAD_WORDS = 60
-_BODY_WORDS = 400
-_NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
-# Long vowels and hamza seats vary between spellings of one foreign name.
-_SKELETON_DROP = str.maketrans("", "", "اويءه")
 
 
 class ClusterInputError(BriefingError):
@@ -54,11 +47,9 @@ class ClusterInputError(BriefingError):
 
 @dataclass(frozen=True, slots=True)
 class Features:
-    """The matrices clustering needs, rows in the order of the articles given."""
+    """What clustering needs, rows in the order of the articles given."""
 
-    vectors: sparse.csr_matrix  # title+lead representation, rows L2-normalized
-    bodies: sparse.csr_matrix  # body word TF-IDF, rows L2-normalized (the second look)
-    numbers: tuple[frozenset[str], ...]  # specific numbers in title and lead
+    vectors: sparse.csr_matrix  # title+lead word TF-IDF, title weighted; rows L2-normalized
     hours: np.ndarray  # publication time in hours since the epoch
 
 
@@ -72,43 +63,8 @@ def lead_of(article: Article, words: int = _LEAD_WORDS) -> str:
     return " ".join(text.split()[:words])
 
 
-def _body_of(article: Article) -> str:
-    text = _DATELINE.sub("", article.text.strip(), count=1)
-    return " ".join(text.split()[:_BODY_WORDS])
-
-
-def _weighted_tokens(article: Article, settings: Cluster) -> list[str]:
-    title = content_tokens(article.title)
-    lead = content_tokens(lead_of(article, settings.lead_words))
-    return title * settings.title_weight + lead
-
-
-def _skeleton_tokens(article: Article) -> list[str]:
-    """Consonant skeletons of longer words: spelling variants of one name meet here."""
-    words = content_tokens(article.title + " " + lead_of(article), stemmed=True)
-    return [
-        "~" + w.translate(_SKELETON_DROP)
-        for w in words
-        if len(w) >= 4 and not w.isdigit() and len(w.translate(_SKELETON_DROP)) >= 3
-    ]
-
-
-def _specific_numbers(text: str) -> frozenset[str]:
-    """Numbers that identify an event: not years, not small counts that every story has."""
-    found = set()
-    for raw in _NUMBER.findall(normalize(text)):
-        value = raw.replace(",", "")
-        try:
-            number = float(value)
-        except ValueError:
-            continue
-        if number < 11 or (1900 <= number <= 2100 and "." not in value):
-            continue
-        found.add(value)
-    return frozenset(found)
-
-
 def _tfidf(docs: list[list[str]]) -> sparse.csr_matrix:
+    """Sublinear TF-IDF over token lists, rows L2-normalized (all-empty input: zero rows)."""
     vectorizer = TfidfVectorizer(analyzer=lambda d: d, sublinear_tf=True, min_df=1)
     try:
         return vectorizer.fit_transform(docs).tocsr()
@@ -116,35 +72,32 @@ def _tfidf(docs: list[list[str]]) -> sparse.csr_matrix:
         return sparse.csr_matrix((len(docs), 1))
 
 
+def article_tokens(article: Article, settings: Cluster) -> list[str]:
+    """Stemmed content words of the title (repeated: headlines name the event) and lead."""
+    title = content_tokens(article.title)
+    return title * settings.title_weight + content_tokens(lead_of(article, settings.lead_words))
+
+
 def build_features(articles: Sequence[Article], settings: Cluster) -> Features:
-    """Turn articles into the weighted sparse vectors that similarity is computed on."""
-    words = _tfidf([_weighted_tokens(a, settings) for a in articles])
-    skeletons = _tfidf([_skeleton_tokens(a) for a in articles])
-    heads = [normalize(a.title + " " + lead_of(a, settings.lead_words)) for a in articles]
-    chars = TfidfVectorizer(
-        analyzer="char_wb", ngram_range=(3, 5), sublinear_tf=True, min_df=1
-    ).fit_transform(heads)
-    total = settings.word_weight + settings.char_weight + settings.skeleton_weight
-    parts = [
-        math.sqrt(settings.word_weight / total) * words,
-        math.sqrt(settings.char_weight / total) * chars,
-        math.sqrt(settings.skeleton_weight / total) * skeletons,
-    ]
-    vectors = sparse.hstack(parts, format="csr")
-    bodies = l2_normalize(_tfidf([content_tokens(_body_of(a)) for a in articles]))
-    numbers = tuple(_specific_numbers(a.title + " " + lead_of(a)) for a in articles)
-    hours = np.array([a.published.timestamp() / 3600 for a in articles], dtype=float)
-    return Features(vectors=vectors.tocsr(), bodies=bodies.tocsr(), numbers=numbers, hours=hours)
+    """Turn articles into the sparse vectors that similarity is computed on.
+
+    IDF comes from the articles given: in the pipeline, the clustering window.
+    """
+    return Features(
+        vectors=_tfidf([article_tokens(a, settings) for a in articles]),
+        hours=np.array([a.published.timestamp() / 3600 for a in articles], dtype=float),
+    )
 
 
-# --- candidate graph -----------------------------------------------------------------------
+# --- candidate pairs -----------------------------------------------------------------------
 
 
 def candidate_edges(features: Features, settings: Cluster) -> dict[tuple[int, int], float]:
-    """Scored pairs (i < j) among time neighbours, each article keeping its top neighbours.
+    """Cosine of pairs (i < j) among time neighbours, each article keeping its top neighbours.
 
-    Rows are taken in time order, a block at a time, and multiplied only with the rows that
-    fall inside the time window around the block: cost grows with articles x window density.
+    Rows are taken in time order, a block at a time, and multiplied only with the rows inside
+    the time window around the block (a sparse product is an inverted-index lookup): the cost
+    grows with articles x window density, never with all pairs.
     """
     n = features.vectors.shape[0]
     order = np.argsort(features.hours, kind="stable")
@@ -164,149 +117,121 @@ def candidate_edges(features: Features, settings: Cluster) -> dict[tuple[int, in
             cols = products.indices[begin:end] + lo
             sims = products.data[begin:end]
             keep = (cols != i) & (sims >= settings.min_edge)
+            keep &= np.abs(hours[cols] - hours[i]) <= window
             cols, sims = cols[keep], sims[keep]
-            gaps = np.abs(hours[cols] - hours[i])
-            in_window = gaps <= window
-            cols, sims, gaps = cols[in_window], sims[in_window], gaps[in_window]
-            sims = sims * np.exp(-gaps / settings.decay_hours)
             if len(sims) > settings.neighbours:
                 top = np.argpartition(-sims, settings.neighbours)[: settings.neighbours]
                 cols, sims = cols[top], sims[top]
-            for j, sim in zip(cols.tolist(), sims.tolist(), strict=True):
-                a, b = int(order[i]), int(order[j])
-                key = (a, b) if a < b else (b, a)
-                edges[key] = max(edges.get(key, 0.0), sim)
-    return _with_number_evidence(edges, features, settings)
+            a = int(order[i])
+            for j, sim in zip(order[cols].tolist(), sims.tolist(), strict=True):
+                edges[(a, j) if a < j else (j, a)] = sim
+    return edges
 
 
-def _with_number_evidence(
-    edges: dict[tuple[int, int], float], features: Features, settings: Cluster
-) -> dict[tuple[int, int], float]:
-    """A specific number shared by both leads (a toll, a count, a score) is strong evidence."""
-    if settings.number_bonus <= 0:
-        return edges
-    numbers = features.numbers
-    return {
-        (i, j): sim + settings.number_bonus * min(2, len(numbers[i] & numbers[j]))
-        for (i, j), sim in edges.items()
-    }
+# --- centroid linkage ----------------------------------------------------------------------
 
 
-# --- average linkage -----------------------------------------------------------------------
+def _row_dict(matrix: sparse.csr_matrix, i: int) -> dict[int, float]:
+    begin, end = matrix.indptr[i], matrix.indptr[i + 1]
+    return dict(
+        zip(matrix.indices[begin:end].tolist(), matrix.data[begin:end].tolist(), strict=True)
+    )
 
 
-def average_linkage(
-    n: int,
+class _Centroids:
+    """Summed vectors of the current groups, as dicts: cheap to add and to compare."""
+
+    def __init__(self, matrix: sparse.csr_matrix) -> None:
+        self.vectors = [_row_dict(matrix, i) for i in range(matrix.shape[0])]
+        self.norms = [math.sqrt(sum(v * v for v in d.values())) for d in self.vectors]
+
+    def add(self, into: int, other: int) -> None:
+        target = self.vectors[into]
+        for term, value in self.vectors[other].items():
+            target[term] = target.get(term, 0.0) + value
+        self.vectors[other] = {}
+        self.norms[into] = math.sqrt(sum(v * v for v in target.values()))
+
+    def cosine(self, a: int, b: int) -> float:
+        x, y = self.vectors[a], self.vectors[b]
+        if len(x) > len(y):
+            x, y = y, x
+        dot = sum(value * y.get(term, 0.0) for term, value in x.items())
+        norms = self.norms[a] * self.norms[b]
+        return dot / norms if norms else 0.0
+
+
+def centroid_linkage(
+    vectors: sparse.csr_matrix,
     edges: Mapping[tuple[int, int], float],
     threshold: float,
     groups: Sequence[Sequence[int]] = (),
     frozen: Iterable[int] = (),
-    second_look: Second | None = None,
 ) -> list[int]:
-    """Cluster label per item: merge the closest groups while mean similarity >= threshold.
+    """Cluster label per item: merge the closest neighbouring groups (cosine of centroids)
+    while that cosine is >= threshold.
 
-    Missing edges count as 0, so the mean is over all member pairs. `groups` start merged;
-    two groups whose first members are both in `frozen` are never merged (earlier stories).
+    Only groups linked by a candidate edge are compared. `groups` start merged; two groups
+    holding items of `frozen` are never merged (earlier runs' stories keep apart).
     """
+    n = vectors.shape[0]
     parent = list(range(n))
-    size = [1] * n
-    links: list[dict[int, float]] = [{} for _ in range(n)]
-    for (i, j), sim in edges.items():
-        links[i][j] = links[i].get(j, 0.0) + sim
-        links[j][i] = links[j].get(i, 0.0) + sim
+    version = [0] * n
     fixed = [False] * n
     for i in frozen:
         fixed[i] = True
-    members: list[list[int]] = [[i] for i in range(n)]
+    neighbours: list[set[int]] = [set() for _ in range(n)]
+    for i, j in edges:
+        neighbours[i].add(j)
+        neighbours[j].add(i)
+    centroids = _Centroids(vectors)
 
-    def merge(a: int, b: int) -> int:
-        """Fold b into a; return a."""
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    def merge(a: int, b: int) -> None:
         parent[b] = a
-        size[a] += size[b]
+        version[a] += 1
         fixed[a] = fixed[a] or fixed[b]
-        members[a].extend(members[b])
-        members[b] = []
-        for c, total in links[b].items():
-            if c == a:
-                continue
-            links[a][c] = links[a].get(c, 0.0) + total
-            links[c][a] = links[c].get(a, 0.0) + total
-            links[c].pop(b, None)
-        links[a].pop(b, None)
-        links[b] = {}
-        return a
+        centroids.add(a, b)
+        neighbours[a] |= neighbours[b]
+        neighbours[b] = set()
 
     for group in groups:
-        if len(group) > 1:
-            head = group[0]
-            for other in group[1:]:
-                merge(head, other)
+        for other in group[1:]:
+            a, b = root(group[0]), root(other)
+            if a != b:
+                merge(a, b)
 
     heap: list[tuple[float, int, int, int, int]] = []
 
     def push(a: int, b: int) -> None:
-        mean = links[a][b] / (size[a] * size[b])
-        if mean >= threshold:
-            heapq.heappush(heap, (-mean, a, b, size[a], size[b]))
+        similarity = centroids.cosine(a, b)
+        if similarity >= threshold and not (fixed[a] and fixed[b]):
+            heapq.heappush(heap, (-similarity, a, b, version[a], version[b]))
 
-    for a in range(n):
-        if parent[a] == a:
-            for b in links[a]:
-                if a < b:
-                    push(a, b)
+    for i, j in edges:
+        a, b = root(i), root(j)
+        if a != b:
+            push(a, b)
     while heap:
-        neg, a, b, size_a, size_b = heapq.heappop(heap)
-        if parent[a] != a or parent[b] != b or size[a] != size_a or size[b] != size_b:
-            continue  # stale entry: one side has changed since it was pushed
-        if fixed[a] and fixed[b]:
-            continue
-        if second_look and not second_look.agrees(-neg, members[a], members[b]):
-            continue
-        if size[a] < size[b]:
-            a, b = b, a
-        a = merge(a, b)
-        for c in list(links[a]):
-            push(a, c) if a < c else push(c, a)
-    labels = []
-    for i in range(n):
-        root = i
-        while parent[root] != root:
-            root = parent[root]
-        labels.append(root)
-    return labels
-
-
-@dataclass(frozen=True, slots=True)
-class Second:
-    """The second look at a borderline merge: do the bodies agree as well as the leads?"""
-
-    bodies: sparse.csr_matrix
-    threshold: float
-    margin: float
-    min_body: float
-
-    def agrees(self, mean: float, left: Sequence[int], right: Sequence[int]) -> bool:
-        if mean >= self.threshold + self.margin:
-            return True
-        left_centroid = np.asarray(self.bodies[list(left)].mean(axis=0)).ravel()
-        right_centroid = np.asarray(self.bodies[list(right)].mean(axis=0)).ravel()
-        norms = np.linalg.norm(left_centroid) * np.linalg.norm(right_centroid)
-        if norms == 0:
-            return False
-        return float(left_centroid @ right_centroid) / norms >= self.min_body
-
-
-# --- the contract --------------------------------------------------------------------------
-
-
-def cluster_labels(articles: Sequence[Article], settings: Cluster) -> list[int]:
-    """One label per article (no earlier runs): the core used by evaluation and benchmarks."""
-    return _labels(articles, settings, groups=(), frozen=())
+        _, a, b, version_a, version_b = heapq.heappop(heap)
+        if parent[a] != a or parent[b] != b or version[a] != version_a or version[b] != version_b:
+            continue  # stale: one side changed since this entry was pushed
+        merge(a, b)
+        current = {root(c) for c in neighbours[a]} - {a}
+        neighbours[a] = current
+        for c in current:
+            push(a, c)
+    return [root(i) for i in range(n)]
 
 
 @dataclass(frozen=True, slots=True)
 class Prepared:
-    """Features and scored candidate pairs: everything before the threshold is applied."""
+    """Features and candidate pairs: everything before the threshold is applied."""
 
     features: Features
     edges: dict[tuple[int, int], float]
@@ -324,29 +249,19 @@ def link(
     groups: Sequence[Sequence[int]] = (),
     frozen: Iterable[int] = (),
 ) -> list[int]:
-    """Average-linkage labels at `threshold` (default: the configured one)."""
+    """Cluster labels at `threshold` (default: the configured one)."""
     threshold = settings.threshold if threshold is None else threshold
-    second = None
-    if settings.second_look_margin > 0:
-        second = Second(
-            bodies=prepared.features.bodies,
-            threshold=threshold,
-            margin=settings.second_look_margin,
-            min_body=settings.second_look_body,
-        )
-    n = prepared.features.vectors.shape[0]
-    return average_linkage(n, prepared.edges, threshold, groups, frozen, second)
+    return centroid_linkage(prepared.features.vectors, prepared.edges, threshold, groups, frozen)
 
 
-def _labels(
-    articles: Sequence[Article],
-    settings: Cluster,
-    groups: Sequence[Sequence[int]],
-    frozen: Iterable[int],
-) -> list[int]:
+def cluster_labels(articles: Sequence[Article], settings: Cluster) -> list[int]:
+    """One label per article (no earlier runs): the core used by evaluation and benchmarks."""
     if not articles:
         return []
-    return link(prepare(articles, settings), settings, None, groups, frozen)
+    return link(prepare(articles, settings), settings)
+
+
+# --- the contract --------------------------------------------------------------------------
 
 
 def story_id_for(article_id: str) -> str:
@@ -370,7 +285,10 @@ def assign_stories(
         if article_id in index:
             by_story.setdefault(story, []).append(index[article_id])
     groups = list(by_story.values())
-    labels = _labels(unique, settings, groups, frozen=[g[0] for g in groups])
+    if not unique:
+        return {}
+    prepared = prepare(unique, settings)
+    labels = link(prepared, settings, None, groups, frozen=[g[0] for g in groups])
     story_of_root: dict[int, str] = {}
     for story, group in by_story.items():
         story_of_root[labels[group[0]]] = story

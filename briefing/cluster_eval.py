@@ -23,7 +23,8 @@ from datasketch import MinHash, MinHashLSH
 from sklearn.feature_extraction.text import TfidfVectorizer
 
 from briefing.arabic import content_tokens, tokenize
-from briefing.cluster import article_from_record, lead_of
+from briefing.cluster import article_from_record, lead_of, link, prepare
+from briefing.config import Cluster
 from briefing.models import Article
 
 DEV_LABELS = "labels/dev-2018-04-01_02.json"
@@ -274,7 +275,7 @@ def all_pairs_clusters(articles: Sequence[Article], threshold: float) -> list[in
 def labelings_over(
     thresholds: Sequence[float], cluster: Callable[[float], Sequence[object]]
 ) -> dict[float, Sequence[object]]:
-    return {round(t, 4): cluster(t) for t in thresholds}
+    return {round(float(t), 4): cluster(t) for t in thresholds}
 
 
 def gold_groups(gold: Mapping[str, str]) -> dict[str, list[str]]:
@@ -282,3 +283,20 @@ def gold_groups(gold: Mapping[str, str]) -> dict[str, list[str]]:
     for docno, story in gold.items():
         groups[story].append(docno)
     return dict(groups)
+
+
+# --- cross-validating our method ------------------------------------------------------------
+
+
+def cross_validate_method(
+    articles: Sequence[Article],
+    gold: Sequence[str],
+    settings: Cluster,
+    thresholds: Sequence[float],
+    folds: int = 5,
+    seed: int = 13,
+) -> CrossValidated:
+    """Our clustering at each threshold (features and candidates built once), cross-validated."""
+    prepared = prepare(articles, settings)
+    labelings = {round(float(t), 4): link(prepared, settings, t) for t in thresholds}
+    return cross_validate(labelings, gold, folds, seed)

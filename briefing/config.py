@@ -121,17 +121,10 @@ class Cluster(Strict):
     """Story clustering (see docs/clustering.md); defaults chosen by cross-validation."""
 
     window_hours: int = Field(default=48, ge=1, le=24 * 14)  # farther apart: never one story
-    threshold: float = Field(default=0.3, gt=0, lt=1)  # mean similarity a story must keep
+    threshold: float = Field(default=0.325, gt=0, lt=1)  # centroid cosine a merge must reach
     lead_words: int = Field(default=60, ge=5, le=1000)  # the lead: the body's first words
-    title_weight: int = Field(default=2, ge=1, le=10)  # title tokens count this many times
-    word_weight: float = Field(default=0.5, ge=0)  # stemmed word TF-IDF share
-    char_weight: float = Field(default=0.4, ge=0)  # character 3-5-gram TF-IDF share
-    skeleton_weight: float = Field(default=0.1, ge=0)  # name-skeleton share (spelling variants)
-    decay_hours: float = Field(default=96, gt=0)  # similarity x exp(-hours apart / this)
-    number_bonus: float = Field(default=0.05, ge=0, le=1)  # per shared specific number (max 2)
-    second_look_margin: float = Field(default=0.05, ge=0, lt=1)  # merges this close: check bodies
-    second_look_body: float = Field(default=0.1, ge=0, le=1)  # body cosine a close merge needs
-    min_edge: float = Field(default=0.1, ge=0, lt=1)  # weaker candidate pairs are dropped
+    title_weight: int = Field(default=3, ge=1, le=10)  # title tokens count this many times
+    min_edge: float = Field(default=0.1, ge=0, lt=1)  # weaker pairs never link two groups
     neighbours: int = Field(default=20, ge=1, le=1000)  # candidate pairs kept per article
 
 
