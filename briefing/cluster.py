@@ -397,10 +397,10 @@ def read_articles_jsonl(path: Path) -> list[Article]:
                 record = json.loads(raw)
             except json.JSONDecodeError as exc:
                 raise ClusterInputError(
-                    f"{path}:{number}: not valid JSON ({exc.msg})", hint="one object a line"
+                    f"line {number}: not valid JSON ({exc.msg})", hint=f"in {path}"
                 ) from exc
             if not isinstance(record, dict):
-                raise ClusterInputError(f"{path}:{number}: expected a JSON object")
+                raise ClusterInputError(f"line {number}: expected a JSON object", hint=f"in {path}")
             articles.append(article_from_record(record, number))
     return articles
 

@@ -237,20 +237,25 @@ def single_pass_clusters(
 ) -> list[int]:
     """In publication order, join the most similar cluster centroid if cosine >= threshold."""
     vectors = title_lead_tfidf(articles) if vectors is None else vectors
-    centroids: list[np.ndarray] = []
+    centroids = np.zeros_like(vectors)  # one row per cluster, first `count` rows in use
+    norms = np.zeros(len(vectors))
+    count = 0
     labels: list[int] = []
     for vector in vectors:
-        if centroids:
-            stacked = np.vstack(centroids)
-            norms = np.linalg.norm(stacked, axis=1) * (np.linalg.norm(vector) or 1.0)
-            sims = stacked @ vector / np.where(norms == 0, 1.0, norms)
+        if count:
+            terms = np.flatnonzero(vector)  # only the article's own terms can add to a dot
+            dots = centroids[:count, terms] @ vector[terms]
+            sims = dots / np.where(norms[:count] == 0, 1.0, norms[:count])
             best = int(np.argmax(sims))
             if sims[best] >= threshold:
-                centroids[best] = centroids[best] + vector
+                centroids[best] += vector
+                norms[best] = np.linalg.norm(centroids[best])
                 labels.append(best)
                 continue
-        centroids.append(vector.copy())
-        labels.append(len(centroids) - 1)
+        centroids[count] = vector
+        norms[count] = np.linalg.norm(vector)
+        labels.append(count)
+        count += 1
     return labels
 
 
