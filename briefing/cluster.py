@@ -208,14 +208,17 @@ def centroid_linkage(
 
     heap: list[tuple[float, int, int, int, int]] = []
 
-    def push(a: int, b: int) -> None:
-        similarity = centroids.cosine(a, b)
+    def push(a: int, b: int, similarity: float | None = None) -> None:
+        if similarity is None:
+            similarity = centroids.cosine(a, b)
         if similarity >= threshold and not (fixed[a] and fixed[b]):
             heapq.heappush(heap, (-similarity, a, b, version[a], version[b]))
 
-    for i, j in edges:
+    for (i, j), similarity in edges.items():
         a, b = root(i), root(j)
-        if a != b:
+        if a == i and b == j and version[a] == version[b] == 0:
+            push(a, b, similarity)  # two lone articles: their centroid cosine is the edge
+        elif a != b:
             push(a, b)
     while heap:
         _, a, b, version_a, version_b = heapq.heappop(heap)
