@@ -114,6 +114,15 @@ def cmd_preview(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_cluster(args: argparse.Namespace) -> int:
+    from briefing.cluster import cluster_jsonl
+
+    settings = load_config(args.config).settings.cluster if args.config else None
+    count = cluster_jsonl(Path(args.input), Path(args.output), settings)
+    print(f"{args.output}: {count} articles assigned to stories")
+    return EXIT_OK
+
+
 def cmd_summarize(args: argparse.Namespace) -> int:
     from briefing.summarize import summarize_jsonl
 
@@ -167,6 +176,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     preview.add_argument("--subscriber", required=True, help="the subscriber's email address")
     preview.add_argument("--output", required=True, help="HTML file to write")
+    cluster = command(
+        "cluster", cmd_cluster, "group JSON-lines articles into stories", config=False
+    )
+    cluster.add_argument("--input", required=True, help="JSON lines with id, title, text")
+    cluster.add_argument("--output", required=True, help="JSON lines {id, story} to write")
+    cluster.add_argument("--config", help="take the cluster settings from this briefing.yaml")
     summarize = command(
         "summarize",
         cmd_summarize,
