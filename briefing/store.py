@@ -23,6 +23,7 @@ from sqlalchemy import (
     Engine,
     Float,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -32,9 +33,11 @@ from sqlalchemy import (
     event,
     func,
     insert,
+    inspect,
     select,
     update,
 )
+from sqlalchemy import text as sql_text
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from briefing.errors import LockedError, StoreError
@@ -58,6 +61,29 @@ feeds = Table(
     Column("new_items_last_run", Integer, nullable=False, default=0),
     Column("disabled_reason", Text),  # set on 410 Gone
     Column("retry_after", DateTime),  # set on 429/503 with Retry-After
+    Column("config_url", Text),  # the URL in feeds.yaml when the state was saved
+    Column("last_warning", Text),  # a problem that did not stop the feed (e.g. broken XML)
+)
+
+# Full-text cache: one row per article page ever fetched, so that no page is fetched twice.
+pages = Table(
+    "pages",
+    metadata,
+    Column("url", Text, primary_key=True),  # canonical URL
+    Column("fetched_at", DateTime, nullable=False),
+    Column("status", Integer, nullable=False, default=0),
+    Column("text", Text),  # the extracted main text; NULL when the page gave none
+    Column("error", Text),  # why there is no text (fetch error, not an article, doubtful)
+)
+
+# MinHash signatures of stored articles, for near-duplicate detection within one source.
+fingerprints = Table(
+    "fingerprints",
+    metadata,
+    Column("article_id", String(64), primary_key=True),
+    Column("source", String(200), nullable=False, index=True),
+    Column("created_at", DateTime, nullable=False, index=True),
+    Column("signature", LargeBinary, nullable=False),
 )
 
 articles = Table(
@@ -169,6 +195,7 @@ class Store:
             if self.engine.dialect.name == "sqlite":
                 event.listen(self.engine, "connect", _sqlite_pragmas)
             metadata.create_all(self.engine)
+            _add_missing_columns(self.engine)
         except SQLAlchemyError as exc:
             raise StoreError(
                 f"cannot open database {url!r}: {exc.__class__.__name__}",
@@ -200,6 +227,55 @@ class Store:
                 values.setdefault("consecutive_failures", 0)
                 values.setdefault("new_items_last_run", 0)
                 conn.execute(insert(feeds).values(name=name, **values))
+
+    # ---- article pages (full-text cache) and fingerprints ------------------------------
+
+    def cached_page(self, url: str) -> dict[str, Any] | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(pages).where(pages.c.url == url)).mappings().first()
+        return _aware_row(row) if row else None
+
+    def cache_page(
+        self, url: str, *, fetched_at: datetime, status: int, text: str | None, error: str | None
+    ) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(delete(pages).where(pages.c.url == url))
+            conn.execute(
+                insert(pages).values(
+                    url=url,
+                    fetched_at=_naive_utc(fetched_at),
+                    status=status,
+                    text=text,
+                    error=error,
+                )
+            )
+
+    def recent_fingerprints(self, since: datetime) -> list[tuple[str, str, bytes]]:
+        """(source, article_id, signature bytes) of articles stored since `since`."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(fingerprints.c.source, fingerprints.c.article_id, fingerprints.c.signature)
+                .where(fingerprints.c.created_at >= _naive_utc(since))
+                .order_by(fingerprints.c.created_at)
+            ).all()
+        return [(r[0], r[1], r[2]) for r in rows]
+
+    def add_fingerprints(self, items: Iterable[tuple[str, str, bytes]], created: datetime) -> None:
+        """Store (source, article_id, signature bytes); an id stored already is kept as is."""
+        with self.engine.begin() as conn:
+            for source, article_id, signature in items:
+                try:
+                    with conn.begin_nested():
+                        conn.execute(
+                            insert(fingerprints).values(
+                                article_id=article_id,
+                                source=source,
+                                created_at=_naive_utc(created),
+                                signature=signature,
+                            )
+                        )
+                except IntegrityError:
+                    continue
 
     # ---- articles ----------------------------------------------------------------------
 
@@ -474,6 +550,8 @@ class Store:
                 delete(deliveries).where(deliveries.c.updated_at < cutoff)
             ).rowcount
             n_stories = conn.execute(delete(stories).where(stories.c.updated_at < cutoff)).rowcount
+            conn.execute(delete(pages).where(pages.c.fetched_at < cutoff))
+            conn.execute(delete(fingerprints).where(fingerprints.c.created_at < cutoff))
         return {
             "articles": n_articles,
             "editions": n_editions,
@@ -486,6 +564,20 @@ class Store:
             return int(
                 conn.execute(select(func.count()).select_from(metadata.tables[table])).scalar() or 0
             )
+
+
+def _add_missing_columns(engine: Engine) -> None:
+    """Add nullable columns that a newer version defines to tables an older one created."""
+    inspector = inspect(engine)
+    with engine.begin() as conn:
+        for table in metadata.sorted_tables:
+            present = {c["name"] for c in inspector.get_columns(table.name)}
+            for column in table.columns:
+                if column.name not in present and column.nullable and not column.primary_key:
+                    kind = column.type.compile(dialect=engine.dialect)
+                    conn.execute(
+                        sql_text(f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" {kind}')
+                    )
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
