@@ -22,7 +22,7 @@ from briefing.config import Config, Feed
 from briefing.errors import FeedError
 from briefing.ingest.clean import Rules, clean_text, rules_for
 from briefing.ingest.dedup import NearDuplicates, signature
-from briefing.ingest.fetch import Fetcher, FetchResult
+from briefing.ingest.fetch import Fetcher, FetchResult, parse_retry_after
 from briefing.ingest.filters import wanted
 from briefing.ingest.fulltext import doubt, extract_article, is_teaser
 from briefing.ingest.parse import normalized_hash, parse_document
@@ -170,7 +170,11 @@ class _Run:
         if result.error:
             return self._failed(feed, state, result)
         try:
-            parsed = parse_document(result.content, result.headers, feed, self.now)
+            # Parsing is CPU work: a worker thread lets the event loop keep serving the other
+            # feeds' sockets (and their timeouts) meanwhile.
+            parsed = await asyncio.to_thread(
+                parse_document, result.content, result.headers, feed, self.now
+            )
         except FeedError as exc:
             return self._failed(feed, state, replace(result, error=str(exc)))
         outcome = await self._keep_new(feed, parsed.articles, is_web=not url.startswith("file:"))
@@ -223,12 +227,13 @@ class _Run:
             )
         )
         rules = rules_for(feed.name, feed.boilerplate, self.boilerplate_file)
+        finished_all = await asyncio.to_thread(
+            lambda: [_finish(a, p, rules) for a, p in zip(candidates, pages, strict=True)]
+        )
         fresh: list[tuple[Article, np.ndarray]] = []
         full_texts = 0
-        for article, page in zip(candidates, pages, strict=True):
-            finished, key, from_page = _finish(article, page, rules)
+        for finished, sig, from_page in finished_all:
             source = _source_key(finished)
-            sig = signature(key)
             twin = self.near.twin(source, sig)
             if not self.seen.is_new(finished) or twin is not None:
                 duplicates += 1
@@ -304,8 +309,9 @@ class _Run:
                 "change its URL in feeds.yaml to read it again"
             )
             log.warning("feed %r disabled: %s", feed.name, extra["disabled_reason"])
-        if result.retry_after is not None:
-            wait = min(result.retry_after, self.settings.max_retry_after_hours * 3600)
+        wait = parse_retry_after(result.retry_after, self.now)
+        if wait is not None:
+            wait = min(wait, self.settings.max_retry_after_hours * 3600)
             extra["retry_after"] = self.now + timedelta(seconds=wait)
         self._record_failure(feed, state, error, **extra)
         return FeedOutcome(feed.name, error=error)
@@ -328,10 +334,13 @@ async def _none() -> None:
     return None
 
 
-def _finish(article: Article, page_text: str | None, rules: Rules) -> tuple[Article, str, bool]:
+def _finish(
+    article: Article, page_text: str | None, rules: Rules
+) -> tuple[Article, np.ndarray, bool]:
     """Pick the body (page or feed), clean it and hash it.
 
-    Returns the article, its normalized title and text, and whether the page text was used.
+    Returns the article, the MinHash signature of its title and text, and whether the page
+    text was used.
     """
     body = article.text
     from_page = False
@@ -345,7 +354,7 @@ def _finish(article: Article, page_text: str | None, rules: Rules) -> tuple[Arti
     text = cleaned.text or article.description
     key = normalize(f"{article.title}\n{text}")
     finished = replace(article, text=text, raw_text=body, content_hash=normalized_hash(key))
-    return finished, key, from_page
+    return finished, signature(key), from_page
 
 
 def _source_key(article: Article) -> str:

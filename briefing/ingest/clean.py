@@ -99,8 +99,10 @@ def clean_text(text: str, title: str = "", rules: Rules | None = None) -> Cleane
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     title_key = normalize(title).strip(_EDGE_PUNCTUATION)
     keep = [not _is_furniture(normalize(line), rules.anywhere) for line in lines]
-    if lines and title_key and normalize(lines[0]).strip(_EDGE_PUNCTUATION) == title_key:
-        keep[0] = False  # the headline repeated as the first line
+    first = next((i for i, k in enumerate(keep) if k), None)
+    if first is not None and title_key:
+        if normalize(lines[first]).strip(_EDGE_PUNCTUATION) == title_key:
+            keep[first] = False  # the headline repeated as the first line of the body
     for index in reversed(range(len(lines))):  # the last line still standing
         if keep[index]:
             if any(rule.matches(normalize(lines[index])) for rule in rules.last_line):

@@ -34,7 +34,7 @@ class FetchResult:
     error: str | None = None
     not_modified: bool = False
     permanent_url: str | None = None  # set when only 301/308 hops led to `url`
-    retry_after: float | None = None  # seconds to wait, from a 429/503 Retry-After
+    retry_after: str | None = None  # a 429/503's Retry-After header, as sent
     gone: bool = False  # 410: the publisher says the feed is gone for good
 
 
@@ -168,10 +168,10 @@ class Fetcher:
 
 
 def _http_error(url: str, status: int, reason: str, headers: dict[str, str]) -> FetchResult:
-    retry_after = parse_retry_after(headers.get("retry-after")) if status in (429, 503) else None
+    retry_after = headers.get("retry-after") if status in (429, 503) else None
     error = f"HTTP {status} {reason}".rstrip()
-    if retry_after is not None:
-        error += f" (Retry-After {retry_after:.0f} s)"
+    if retry_after:
+        error += f" (Retry-After: {retry_after})"
     return FetchResult(
         url=url,
         status=status,

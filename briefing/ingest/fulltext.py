@@ -17,7 +17,7 @@ from briefing.models import Article
 log = logging.getLogger(__name__)
 
 _ARTICLE_TYPES = ("article", "newsarticle", "blogposting", "reportagenewsarticle")
-_MIN_ARTICLE_WORDS = 60
+_MIN_ARTICLE_WORDS = 20  # breaking news can be two short paragraphs
 _MAX_LIST_SHARE = 0.5  # a page whose text is mostly list items is a listing
 _MIN_TEASER_OVERLAP = 0.5  # share of the teaser's words the page text must contain
 
