@@ -262,20 +262,11 @@ class Store:
 
     def add_fingerprints(self, items: Iterable[tuple[str, str, bytes]], created: datetime) -> None:
         """Store (source, article_id, signature bytes); an id stored already is kept as is."""
-        with self.engine.begin() as conn:
-            for source, article_id, signature in items:
-                try:
-                    with conn.begin_nested():
-                        conn.execute(
-                            insert(fingerprints).values(
-                                article_id=article_id,
-                                source=source,
-                                created_at=_naive_utc(created),
-                                signature=signature,
-                            )
-                        )
-                except IntegrityError:
-                    continue
+        rows = [
+            {"article_id": i, "source": s, "created_at": _naive_utc(created), "signature": sig}
+            for s, i, sig in items
+        ]
+        self._insert_new(fingerprints, rows)
 
     # ---- articles ----------------------------------------------------------------------
 
@@ -289,12 +280,28 @@ class Store:
 
     def add_articles(self, items: Iterable[Article], fetched_at: datetime) -> int:
         """Insert articles not stored yet; return how many were new."""
+        return self._insert_new(articles, [_article_row(a, fetched_at) for a in items])
+
+    def _insert_new(self, table: Table, rows: list[dict[str, Any]]) -> int:
+        """Insert rows whose key is not stored yet; return how many went in.
+
+        One multi-row insert when none is stored (the usual case: ingest filters known keys
+        first); else row by row, skipping the ones another run stored meanwhile.
+        """
+        if not rows:
+            return 0
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(insert(table), rows)
+            return len(rows)
+        except IntegrityError:
+            pass
         new = 0
         with self.engine.begin() as conn:
-            for article in items:
+            for row in rows:
                 try:
                     with conn.begin_nested():
-                        conn.execute(insert(articles).values(**_article_row(article, fetched_at)))
+                        conn.execute(insert(table).values(**row))
                     new += 1
                 except IntegrityError:
                     continue  # stored by an earlier run: keep the first copy
