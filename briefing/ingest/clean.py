@@ -100,9 +100,8 @@ def clean_text(text: str, title: str = "", rules: Rules | None = None) -> Cleane
     title_key = normalize(title).strip(_EDGE_PUNCTUATION)
     keep = [not _is_furniture(normalize(line), rules.anywhere) for line in lines]
     first = next((i for i, k in enumerate(keep) if k), None)
-    if first is not None and title_key:
-        if normalize(lines[first]).strip(_EDGE_PUNCTUATION) == title_key:
-            keep[first] = False  # the headline repeated as the first line of the body
+    if first is not None and title_key and _same_line(lines[first], title_key):
+        keep[first] = False  # the headline repeated as the first line of the body
     for index in reversed(range(len(lines))):  # the last line still standing
         if keep[index]:
             if any(rule.matches(normalize(lines[index])) for rule in rules.last_line):
@@ -111,6 +110,10 @@ def clean_text(text: str, title: str = "", rules: Rules | None = None) -> Cleane
     kept = [line for line, k in zip(lines, keep, strict=True) if k]
     removed = [line for line, k in zip(lines, keep, strict=True) if not k]
     return Cleaned(text="\n".join(kept), removed=tuple(removed))
+
+
+def _same_line(line: str, title_key: str) -> bool:
+    return normalize(line).strip(_EDGE_PUNCTUATION) == title_key
 
 
 def _is_furniture(key: str, rules: Iterable[Rule]) -> bool:
