@@ -56,20 +56,24 @@ class NearDuplicates:
 
     threshold: float
     _ids: defaultdict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
-    _sigs: defaultdict[str, list[np.ndarray]] = field(default_factory=lambda: defaultdict(list))
-    _stacked: dict[str, np.ndarray] = field(default_factory=dict)
+    _sigs: dict[str, np.ndarray] = field(default_factory=dict)  # rows beyond len(ids) unused
 
     def add(self, source: str, article_id: str, sig: np.ndarray) -> None:
-        self._ids[source].append(article_id)
-        self._sigs[source].append(sig)
-        self._stacked.pop(source, None)
+        ids = self._ids[source]
+        table = self._sigs.get(source)
+        if table is None or len(ids) == len(table):  # full: double the room
+            grown = np.zeros((max(16, 2 * len(ids)), NUM_PERM), dtype=np.uint32)
+            if table is not None:
+                grown[: len(ids)] = table
+            self._sigs[source] = table = grown
+        table[len(ids)] = sig
+        ids.append(article_id)
 
     def twin(self, source: str, sig: np.ndarray) -> str | None:
         """The id of a known item of `source` at least `threshold` similar to `sig`."""
-        if not self._sigs[source]:
+        ids = self._ids.get(source)
+        if not ids:
             return None
-        if source not in self._stacked:
-            self._stacked[source] = np.vstack(self._sigs[source])
-        scores = (self._stacked[source] == sig[None, :]).mean(axis=1)
+        scores = (self._sigs[source][: len(ids)] == sig[None, :]).mean(axis=1)
         best = int(np.argmax(scores))
-        return self._ids[source][best] if scores[best] >= self.threshold else None
+        return ids[best] if scores[best] >= self.threshold else None
