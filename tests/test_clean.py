@@ -169,3 +169,25 @@ def test_packaged_patterns_are_written_in_normalized_form() -> None:
     ]
     folded = set("أإآٱىؤئةـ") | {chr(c) for c in range(0x064B, 0x0653)}
     assert [p for p in patterns if folded & set(p)] == []
+
+
+def test_the_clean_command_lists_what_it_removes(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    from briefing.cli import main
+
+    source = tmp_path / "in.jsonl"
+    rows = [
+        {"id": "1", "title": TITLE, "text": f"{TITLE}\n{NEWS[0]}\nاقرأ أيضا: خبر آخر"},
+        {"id": "2", "text": f"{NEWS[1]}\n(رويترز)", "source": "agency"},
+    ]
+    source.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows), "utf-8")
+    target = tmp_path / "out.jsonl"
+    assert main(["clean", "--input", str(source), "--output", str(target)]) == 0
+    out = [json.loads(line) for line in target.read_text("utf-8").splitlines()]
+    assert out == [
+        {"id": "1", "text": NEWS[0], "removed": [TITLE, "اقرأ أيضا: خبر آخر"]},
+        {"id": "2", "text": NEWS[1], "removed": ["(رويترز)"]},
+    ]
+    source.write_text("not json\n", "utf-8")
+    assert main(["clean", "--input", str(source), "--output", str(target)]) == 1

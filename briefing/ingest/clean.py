@@ -7,17 +7,19 @@ Matching uses normalized text; the text kept is exactly as published.
 
 from __future__ import annotations
 
+import json
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import yaml
 
 from briefing.arabic import normalize
+from briefing.errors import BriefingError
 
 _MAX_FURNITURE_WORDS = 25  # a rule never removes a longer line (unless it says so): that is news
 _NAV_SEPARATORS = re.compile(r"\s*[|»>•·/]\s*")
@@ -126,3 +128,29 @@ def _is_navigation(key: str) -> bool:
     if len(parts) < 4 or not _NAV_SEPARATORS.search(key):
         return False
     return max(len(p.split()) for p in parts) <= 3
+
+
+def clean_jsonl(source: TextIO, target: TextIO, rules_of: Callable[[str], Rules]) -> int:
+    """`briefing clean`: read {"id", "text", "title"?, "source"?} lines, write what goes.
+
+    Writes {"id", "text", "removed"} per line; `rules_of(source)` gives a feed's rules.
+    Returns how many lines were written.
+    """
+    written = 0
+    for number, line in enumerate(source, start=1):
+        if not line.strip():
+            continue
+        try:
+            item = json.loads(line)
+            text, key = item["text"], item["id"]
+        except (json.JSONDecodeError, KeyError, TypeError) as exc:
+            raise BriefingError(
+                f"line {number}: expected a JSON object with id and text ({exc})"
+            ) from None
+        cleaned = clean_text(
+            text, title=item.get("title") or "", rules=rules_of(item.get("source") or "")
+        )
+        record = {"id": key, "text": cleaned.text, "removed": list(cleaned.removed)}
+        target.write(json.dumps(record, ensure_ascii=False) + "\n")
+        written += 1
+    return written
