@@ -176,3 +176,20 @@ def test_a_disabled_feed_comes_back_when_its_url_changes(tmp_path: Path) -> None
         assert outcome.error is None and outcome.new_items == 1
         assert store.feed_state("f")["disabled_reason"] is None
         store.close()
+
+
+def test_a_database_from_an_older_version_gains_the_new_columns(tmp_path: Path) -> None:
+    import sqlite3
+
+    path = tmp_path / "old.db"
+    with sqlite3.connect(path) as conn:  # the feeds table as the first version created it
+        conn.execute(
+            "CREATE TABLE feeds (name VARCHAR(200) PRIMARY KEY, url TEXT NOT NULL, etag TEXT, "
+            "last_modified TEXT, last_success DATETIME, last_attempt DATETIME, last_error TEXT, "
+            "consecutive_failures INTEGER NOT NULL, new_items_last_run INTEGER NOT NULL, "
+            "disabled_reason TEXT, retry_after DATETIME)"
+        )
+    store = Store(f"sqlite:///{path}")
+    store.save_feed_state("f", url="http://e.org/", config_url="http://e.org/", last_warning="x")
+    assert store.feed_state("f")["last_warning"] == "x"
+    store.close()
