@@ -18,7 +18,7 @@ from _common import emit, peak_rss_mb, shared_data
 
 from briefing.config import load_config
 from briefing.pipeline import run_edition
-from tests.ant_feeds import SECTION_TITLES, build_documents, feeds_yaml, load_items
+from tests.ant_feeds import EVAL_WINDOW, SECTION_TITLES, build_documents, feeds_yaml, load_items
 from tests.servers import feed_site, smtp_sink
 
 
@@ -41,7 +41,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--subscribers", type=int, default=100)
     args = parser.parse_args()
-    items = load_items(shared_data() / "ant_multisource" / "feed_window_2018-06-01_07.jsonl")
+    shared_data()  # exits with a clear message when the data set is absent
+    items = load_items(EVAL_WINDOW)
     with tempfile.TemporaryDirectory() as tmp, feed_site(build_documents(items)) as site:
         folder = Path(tmp)
         with smtp_sink() as (sink, port):

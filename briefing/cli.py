@@ -96,6 +96,25 @@ def cmd_feeds(args: argparse.Namespace) -> int:
     return EXIT_PARTIAL if failing else EXIT_OK
 
 
+def cmd_clean(args: argparse.Namespace) -> int:
+    """Show what the boilerplate cleaner removes: JSON lines in, JSON lines out."""
+    from briefing.ingest.clean import clean_jsonl, rules_for
+
+    feeds, extra = {}, None
+    if args.config:
+        config = load_config(args.config)
+        feeds = {f.name: f.boilerplate for f in config.feeds}
+        name = config.settings.ingest.boilerplate_file
+        extra = str(config.base_dir / name) if name else None
+    with (
+        open(args.input, encoding="utf-8") as source,
+        open(args.output, "w", encoding="utf-8") as target,
+    ):
+        count = clean_jsonl(source, target, lambda s: rules_for(s, feeds.get(s, ()), extra))
+    print(f"{args.output}: {count} articles cleaned")
+    return EXIT_OK
+
+
 def cmd_preview(args: argparse.Namespace) -> int:
     from briefing.digest.render import render_digest
     from briefing.pipeline import build_edition
@@ -171,6 +190,17 @@ def build_parser() -> argparse.ArgumentParser:
     command("serve", cmd_serve, "keep running: poll feeds all day, build the edition at its time")
     command("check-config", cmd_check_config, "validate the YAML configuration and summarize it")
     command("feeds", cmd_feeds, "show the health of every feed")
+    clean = command(
+        "clean",
+        cmd_clean,
+        "show what the boilerplate cleaner removes from articles (JSON lines in and out)",
+        config=False,
+    )
+    clean.add_argument(
+        "--input", required=True, help='JSON lines: "id", "text", "title"?, "source"?'
+    )
+    clean.add_argument("--output", required=True, help='JSON lines: "id", "text", "removed"')
+    clean.add_argument("--config", help="briefing.yaml, for per-feed rules (source = feed name)")
     preview = command(
         "preview", cmd_preview, "render one subscriber's digest to a file, without sending"
     )

@@ -53,9 +53,15 @@ class Feed(Strict):
     weight: float = Field(default=1.0, gt=0, le=10)
     language: str = Field(default="ar", pattern=r"^[a-z]{2}$")
     enabled: bool = True
+    # Fetch the article page when the feed gives a teaser: always, never, or "auto" when the
+    # feed's text is shorter than ingest.teaser_words.
     full_text: Literal["always", "never", "auto"] = "auto"
-    include: tuple[str, ...] = ()  # keywords or /regex/, matched on normalized text
+    # Keywords or /regular expressions/, matched on normalized text (title, description, body).
+    # An item is kept when it matches any include (or there is none) and no exclude.
+    include: tuple[str, ...] = ()
     exclude: tuple[str, ...] = ()
+    # Extra boilerplate line patterns for this feed only (same form as boilerplate.yaml).
+    boilerplate: tuple[str, ...] = ()
 
     @field_validator("url")
     @classmethod
@@ -68,6 +74,35 @@ class Feed(Strict):
         raise ValueError(
             f"{value!r} is not a feed URL (expected http://, https:// or, for local files, file:)"
         )
+
+    @field_validator("include", "exclude")
+    @classmethod
+    def _filters(cls, values: tuple[str, ...]) -> tuple[str, ...]:
+        for value in values:
+            if not value.strip():
+                raise ValueError("an empty filter would match everything")
+            if _is_regex(value):
+                _compile(value[1:-1])
+        return values
+
+    @field_validator("boilerplate")
+    @classmethod
+    def _patterns(cls, values: tuple[str, ...]) -> tuple[str, ...]:
+        for value in values:
+            _compile(value)
+        return values
+
+
+def _is_regex(value: str) -> bool:
+    """Filters written as /.../ are regular expressions; anything else is a keyword."""
+    return len(value) > 2 and value.startswith("/") and value.endswith("/")
+
+
+def _compile(pattern: str) -> re.Pattern[str]:
+    try:
+        return re.compile(pattern)
+    except re.error as exc:
+        raise ValueError(f"{pattern!r} is not a valid regular expression: {exc}") from None
 
 
 class FeedsFile(Strict):
@@ -112,13 +147,21 @@ class Schedule(Strict):
 
 
 class Ingest(Strict):
-    timeout_seconds: float = Field(default=20, gt=0, le=300)
-    concurrency: int = Field(default=16, ge=1, le=256)
-    per_host: int = Field(default=4, ge=1, le=64)
-    max_bytes: int = Field(default=10_000_000, ge=10_000)
+    timeout_seconds: float = Field(default=20, gt=0, le=300)  # read timeout, per chunk
+    connect_timeout_seconds: float = Field(default=10, gt=0, le=120)
+    deadline_seconds: float = Field(default=60, gt=0, le=900)  # whole request, slow trickles too
+    concurrency: int = Field(default=16, ge=1, le=256)  # requests in flight, all hosts
+    per_host: int = Field(default=4, ge=1, le=64)  # requests in flight to one host
+    max_bytes: int = Field(default=10_000_000, ge=10_000)  # per response, after decompression
     user_agent: str = "briefing/0.1 (+https://github.com/briefing-news/briefing)"
-    allow_file_urls: bool = False  # feeds and pages on local disk (the demo, tests)
+    allow_file_urls: bool = False  # feeds on local disk (the demo, tests)
     teaser_words: int = Field(default=60, ge=0)  # "auto" full text below this many words
+    max_retry_after_hours: float = Field(default=24, gt=0)  # a longer Retry-After is capped
+    near_duplicate_threshold: float = Field(default=0.8, gt=0, le=1)  # MinHash Jaccard, per source
+    near_duplicate_days: int = Field(default=7, ge=1)  # how far back a source's items are compared
+    boilerplate_file: str | None = (
+        None  # extra rules (boilerplate.yaml layout), beside briefing.yaml
+    )
 
 
 class Cluster(Strict):

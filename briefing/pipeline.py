@@ -53,7 +53,8 @@ class RunReport:
         where = f" in {d.outbox}" if d.outbox else ""
         lines = [
             f"edition {self.edition_id}",
-            f"feeds read: {self.ingest.feeds_ok} ok, {self.ingest.feeds_failed} failed",
+            f"feeds read: {self.ingest.feeds_ok} ok, {self.ingest.feeds_failed} failed"
+            + (f", {self.ingest.feeds_skipped} skipped" if self.ingest.feeds_skipped else ""),
             f"articles new: {self.ingest.new_articles}",
             f"stories: {self.stories}",
             "summaries: " + ", ".join(f"{v} {k}" for k, v in self.summaries.items()),
@@ -62,6 +63,9 @@ class RunReport:
             + (f", failed: {len(d.failed)}" if d.failed else ""),
         ]
         lines += [f"  feed {o.feed}: {o.error}" for o in self.ingest.outcomes if o.error]
+        lines += [
+            f"  feed {o.feed}: skipped, {o.skipped}" for o in self.ingest.outcomes if o.skipped
+        ]
         lines += [f"  recipient {who}: {why}" for who, why in d.failed]
         return lines
 

@@ -10,7 +10,7 @@ import pytest
 from briefing.config import load_config
 from briefing.ingest.parse import canonical_url
 from briefing.pipeline import run_edition
-from tests.ant_feeds import SECTION_TITLES, build_documents, feeds_yaml, load_items
+from tests.ant_feeds import EVAL_WINDOW, SECTION_TITLES, build_documents, feeds_yaml, load_items
 from tests.servers import feed_site, smtp_sink
 from tests.shared_data import SHARED_DATA, requires_shared_data
 
@@ -49,9 +49,7 @@ def test_real_feeds_to_three_subscribers_each_story_once_sections_respected(
     tmp_path: Path,
 ) -> None:
     assert SHARED_DATA is not None
-    items = load_items(
-        SHARED_DATA / "ant_multisource" / "feed_window_2018-06-01_07.jsonl", ["20180603"]
-    )
+    items = load_items(EVAL_WINDOW, days=["20180603"])
     with feed_site(build_documents(items)) as site, smtp_sink() as (sink, port):
         config = load_config(_write_config(tmp_path, feeds_yaml(site.url, items), port))
         report = run_edition(config, now=datetime(2018, 6, 3, 21, 0, tzinfo=UTC))

@@ -1,23 +1,37 @@
-"""The ingest stage: fetch every enabled feed concurrently, parse, clean, dedupe, store."""
+"""The ingest stage: fetch every enabled feed concurrently, parse, filter, get full text, clean,
+drop duplicates, store. One feed's failure never stops the others.
+
+Per feed: skip it while it is disabled (410) or waiting out a Retry-After; conditional GET
+(a 304 costs no parsing); parse; drop items already stored (URL, GUID) and items the feed's
+filters reject; fetch the article page of teaser items; clean furniture lines; drop exact
+(same normalized text) and near duplicates (same source); store; record the feed's health.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
+from urllib.parse import urlsplit
 
-import httpx
+import numpy as np
 
+from briefing.arabic import normalize
 from briefing.config import Config, Feed
 from briefing.errors import FeedError
-from briefing.ingest.clean import clean_text
-from briefing.ingest.fetch import FetchResult, fetch, make_client
-from briefing.ingest.parse import content_hash, parse_feed
+from briefing.ingest.clean import Rules, clean_text, rules_for
+from briefing.ingest.dedup import NearDuplicates, signature
+from briefing.ingest.fetch import Fetcher, FetchResult, parse_retry_after
+from briefing.ingest.filters import wanted
+from briefing.ingest.fulltext import doubt, extract_article, is_teaser
+from briefing.ingest.parse import normalized_hash, parse_document
 from briefing.models import Article
 from briefing.store import Store
 
 log = logging.getLogger(__name__)
+
+__all__ = ["FeedOutcome", "IngestReport", "ingest"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,6 +40,12 @@ class FeedOutcome:
     new_items: int = 0
     not_modified: bool = False
     error: str | None = None
+    skipped: str | None = None  # why the feed was not fetched this run (disabled, Retry-After)
+    items: int = 0  # entries the feed document held
+    duplicates: int = 0  # items already stored, or the same text / nearly so from one source
+    filtered: int = 0  # items the feed's include/exclude filters rejected
+    full_texts: int = 0  # items whose text came from their article page
+    warning: str | None = None  # a problem that did not stop the feed
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,11 +54,15 @@ class IngestReport:
 
     @property
     def feeds_ok(self) -> int:
-        return sum(1 for o in self.outcomes if o.error is None)
+        return sum(1 for o in self.outcomes if o.error is None and o.skipped is None)
 
     @property
     def feeds_failed(self) -> int:
         return sum(1 for o in self.outcomes if o.error is not None)
+
+    @property
+    def feeds_skipped(self) -> int:
+        return sum(1 for o in self.outcomes if o.skipped is not None)
 
     @property
     def new_articles(self) -> int:
@@ -51,34 +75,13 @@ def ingest(config: Config, store: Store, now: datetime) -> IngestReport:
 
 
 async def _ingest_all(config: Config, store: Store, now: datetime) -> IngestReport:
-    feeds = [f for f in config.feeds if f.enabled]
-    gate = asyncio.Semaphore(config.settings.ingest.concurrency)
-    async with make_client(config.settings.ingest) as client:
-
-        async def one(feed: Feed) -> tuple[Feed, FetchResult]:
-            async with gate:
-                return feed, await _fetch_feed(client, config, store, feed)
-
-        results = await asyncio.gather(*(one(f) for f in feeds))
-    seen = _Seen.from_store(store)
-    outcomes = [_store_feed(config, store, feed, result, now, seen) for feed, result in results]
+    settings = config.settings.ingest
+    fetcher = Fetcher(settings, config.base_dir, allow_files=settings.allow_file_urls)
+    async with fetcher:
+        run = _Run(config, store, now, fetcher)
+        feeds = [f for f in config.feeds if f.enabled]
+        outcomes = await asyncio.gather(*(run.read_feed(f) for f in feeds))
     return IngestReport(outcomes=tuple(outcomes))
-
-
-async def _fetch_feed(
-    client: httpx.AsyncClient, config: Config, store: Store, feed: Feed
-) -> FetchResult:
-    state = store.feed_state(feed.name) or {}
-    url = state.get("url") or feed.url
-    return await fetch(
-        client,
-        feed,
-        config.settings.ingest,
-        url=url,
-        etag=state.get("etag"),
-        last_modified=state.get("last_modified"),
-        base_dir=config.base_dir,
-    )
 
 
 @dataclass
@@ -93,10 +96,12 @@ class _Seen:
     def from_store(cls, store: Store) -> _Seen:
         return cls(*store.known_keys())
 
+    def known(self, article: Article) -> bool:
+        """Stored already under the same canonical URL or GUID."""
+        return article.id in self.ids or bool(article.guid and article.guid in self.guids)
+
     def is_new(self, article: Article) -> bool:
-        if article.id in self.ids or (article.guid and article.guid in self.guids):
-            return False
-        return article.content_hash not in self.hashes
+        return not self.known(article) and article.content_hash not in self.hashes
 
     def add(self, article: Article) -> None:
         self.ids.add(article.id)
@@ -105,62 +110,254 @@ class _Seen:
         self.hashes.add(article.content_hash)
 
 
-def _store_feed(
-    config: Config, store: Store, feed: Feed, result: FetchResult, now: datetime, seen: _Seen
-) -> FeedOutcome:
-    state = store.feed_state(feed.name) or {}
-    failures = int(state.get("consecutive_failures") or 0)
-    if result.not_modified:
-        store.save_feed_state(
-            feed.name,
-            url=result.url,
-            last_success=now,
-            last_attempt=now,
-            new_items_last_run=0,
-            consecutive_failures=0,
-            last_error=None,
-        )
-        return FeedOutcome(feed.name, not_modified=True)
-    error = result.error
-    articles: list[Article] = []
-    if error is None:
+class _Run:
+    """One ingest run: the shared fetcher, what is stored already, pages in flight."""
+
+    def __init__(self, config: Config, store: Store, now: datetime, fetcher: Fetcher) -> None:
+        self.config = config
+        self.settings = config.settings.ingest
+        self.store = store
+        self.now = now
+        self.fetcher = fetcher
+        self.seen = _Seen.from_store(store)
+        self.near = NearDuplicates(self.settings.near_duplicate_threshold)
+        since = now - timedelta(days=self.settings.near_duplicate_days)
+        for source, article_id, sig in store.recent_fingerprints(since):
+            self.near.add(source, article_id, np.frombuffer(sig, dtype=np.uint32))
+        self.pages: dict[str, asyncio.Task[str | None]] = {}
+        extra = self.settings.boilerplate_file
+        self.boilerplate_file = str(config.base_dir / extra) if extra else None
+
+    async def read_feed(self, feed: Feed) -> FeedOutcome:
         try:
-            articles = parse_feed(result.content, result.headers, feed, now)
+            return await self._read_feed(feed)
+        except Exception as exc:  # a bug or a surprise in one feed must not stop the others
+            log.exception("feed %r: unexpected error", feed.name)
+            error = f"unexpected error: {exc.__class__.__name__}: {exc}"
+            self._record_failure(feed, self._state(feed), error)
+            return FeedOutcome(feed.name, error=error)
+
+    def _state(self, feed: Feed) -> dict:
+        state = self.store.feed_state(feed.name) or {}
+        if state.get("config_url") not in (None, feed.url):
+            # The editor changed the URL: forget redirects, validators, a 410 and a Retry-After.
+            log.info("feed %r: URL changed in feeds.yaml; starting afresh", feed.name)
+            state = {"consecutive_failures": state.get("consecutive_failures", 0)}
+            self.store.save_feed_state(
+                feed.name,
+                url=feed.url,
+                config_url=feed.url,
+                etag=None,
+                last_modified=None,
+                disabled_reason=None,
+                retry_after=None,
+            )
+        return state
+
+    async def _read_feed(self, feed: Feed) -> FeedOutcome:
+        state = self._state(feed)
+        skip = self._skip_reason(state)
+        if skip:
+            log.info("feed %r: skipped, %s", feed.name, skip)
+            return FeedOutcome(feed.name, skipped=skip)
+        url = state.get("url") or feed.url
+        result = await self.fetcher.get(
+            url, etag=state.get("etag"), last_modified=state.get("last_modified")
+        )
+        if result.not_modified:
+            self._record_success(feed, url, result, new=0, warning=state.get("last_warning"))
+            return FeedOutcome(feed.name, not_modified=True)
+        if result.error:
+            return self._failed(feed, state, result)
+        try:
+            # Parsing is CPU work: a worker thread lets the event loop keep serving the other
+            # feeds' sockets (and their timeouts) meanwhile.
+            parsed = await asyncio.to_thread(
+                parse_document, result.content, result.headers, feed, self.now
+            )
         except FeedError as exc:
-            error = str(exc)
-    if error is not None:
+            return self._failed(feed, state, replace(result, error=str(exc)))
+        outcome = await self._keep_new(feed, parsed.articles, is_web=not url.startswith("file:"))
+        outcome = replace(outcome, items=parsed.entries, warning=parsed.warning)
+        self._record_success(
+            feed, result.permanent_url or url, result, new=outcome.new_items, warning=parsed.warning
+        )
+        if result.permanent_url:
+            log.info("feed %r moved permanently to %s", feed.name, result.permanent_url)
+        log.info(
+            "feed %r: %d items, %d new, %d duplicates, %d filtered, %d full texts",
+            feed.name,
+            parsed.entries,
+            outcome.new_items,
+            outcome.duplicates,
+            outcome.filtered,
+            outcome.full_texts,
+        )
+        return outcome
+
+    def _skip_reason(self, state: dict) -> str | None:
+        if state.get("disabled_reason"):
+            return f"disabled: {state['disabled_reason']}"
+        retry_after = state.get("retry_after")
+        if retry_after and retry_after > self.now:
+            return f"asked to wait until {retry_after:%Y-%m-%d %H:%M} UTC (Retry-After)"
+        return None
+
+    # ---- items ---------------------------------------------------------------------------
+
+    async def _keep_new(self, feed: Feed, articles: list[Article], *, is_web: bool) -> FeedOutcome:
+        duplicates = filtered = 0
+        candidates = []
+        for article in articles:
+            if self.seen.known(article):
+                duplicates += 1
+            elif not wanted(article, feed):
+                filtered += 1
+            else:
+                candidates.append(article)
+        # Pages are fetched only for feeds read over the web: a feed on local disk (the demo,
+        # tests) never makes the run reach out to the network.
+        teasers = [
+            is_web and is_teaser(a, feed.full_text, self.settings.teaser_words) for a in candidates
+        ]
+        pages = await asyncio.gather(
+            *(
+                self._page_text(a.url) if t else _none()
+                for a, t in zip(candidates, teasers, strict=True)
+            )
+        )
+        rules = rules_for(feed.name, feed.boilerplate, self.boilerplate_file)
+        finished_all = await asyncio.to_thread(
+            lambda: [_finish(a, p, rules) for a, p in zip(candidates, pages, strict=True)]
+        )
+        fresh: list[tuple[Article, np.ndarray]] = []
+        full_texts = 0
+        for finished, sig, from_page in finished_all:
+            source = _source_key(finished)
+            twin = self.near.twin(source, sig)
+            if not self.seen.is_new(finished) or twin is not None:
+                duplicates += 1
+                if twin is not None:
+                    log.debug("feed %r: %s is a near duplicate of %s", feed.name, finished.id, twin)
+                continue
+            self.seen.add(finished)
+            self.near.add(source, finished.id, sig)
+            fresh.append((finished, sig))
+            full_texts += from_page
+        new = self.store.add_articles((a for a, _ in fresh), fetched_at=self.now)
+        self.store.add_fingerprints(
+            ((_source_key(a), a.id, sig.tobytes()) for a, sig in fresh), created=self.now
+        )
+        return FeedOutcome(
+            feed.name,
+            new_items=new,
+            duplicates=duplicates,
+            filtered=filtered,
+            full_texts=full_texts,
+        )
+
+    async def _page_text(self, url: str) -> str | None:
+        """The extracted text of an article page: from the cache, or fetched once per run."""
+        cached = self.store.cached_page(url)
+        if cached is not None:
+            return cached["text"]
+        if url not in self.pages:
+            self.pages[url] = asyncio.create_task(self._fetch_page(url))
+        return await self.pages[url]
+
+    async def _fetch_page(self, url: str) -> str | None:
+        result = await self.fetcher.get(url)
+        text, error = None, result.error
+        if error is None:
+            extraction = await asyncio.to_thread(extract_article, result.content, result.url)
+            text = extraction.text if extraction.is_article else None
+            error = None if extraction.is_article else extraction.reason
+        if error:
+            log.info("page %s: no full text (%s)", url, error)
+        self.store.cache_page(
+            url, fetched_at=self.now, status=result.status, text=text, error=error
+        )
+        return text
+
+    # ---- feed health ---------------------------------------------------------------------
+
+    def _record_success(
+        self, feed: Feed, url: str, result: FetchResult, *, new: int, warning: str | None
+    ) -> None:
+        values = {
+            "url": url,
+            "config_url": feed.url,
+            "last_success": self.now,
+            "last_attempt": self.now,
+            "last_error": None,
+            "last_warning": warning,
+            "consecutive_failures": 0,
+            "new_items_last_run": new,
+            "retry_after": None,
+        }
+        if not result.not_modified:  # a 304 may omit the validators: keep the stored ones
+            values["etag"] = result.headers.get("etag")
+            values["last_modified"] = result.headers.get("last-modified")
+        self.store.save_feed_state(feed.name, **values)
+
+    def _failed(self, feed: Feed, state: dict, result: FetchResult) -> FeedOutcome:
+        error = result.error or "unknown error"
+        extra: dict = {}
+        if result.gone:
+            extra["disabled_reason"] = (
+                f"{error} on {self.now:%Y-%m-%d}: the publisher removed the feed; "
+                "change its URL in feeds.yaml to read it again"
+            )
+            log.warning("feed %r disabled: %s", feed.name, extra["disabled_reason"])
+        wait = parse_retry_after(result.retry_after, self.now)
+        if wait is not None:
+            wait = min(wait, self.settings.max_retry_after_hours * 3600)
+            extra["retry_after"] = self.now + timedelta(seconds=wait)
+        self._record_failure(feed, state, error, **extra)
+        return FeedOutcome(feed.name, error=error)
+
+    def _record_failure(self, feed: Feed, state: dict, error: str, **extra: object) -> None:
         log.error("feed %r: %s", feed.name, error)
-        store.save_feed_state(
+        self.store.save_feed_state(
             feed.name,
             url=state.get("url") or feed.url,
-            last_attempt=now,
+            config_url=feed.url,
+            last_attempt=self.now,
             last_error=error,
-            consecutive_failures=failures + 1,
+            consecutive_failures=int(state.get("consecutive_failures") or 0) + 1,
             new_items_last_run=0,
+            **extra,
         )
-        return FeedOutcome(feed.name, error=error)
-    fresh = []
-    for article in (_cleaned(a) for a in articles):
-        if seen.is_new(article):
-            seen.add(article)
-            fresh.append(article)
-    new = store.add_articles(fresh, fetched_at=now)
-    store.save_feed_state(
-        feed.name,
-        url=result.permanent_url or state.get("url") or feed.url,
-        etag=result.headers.get("etag"),
-        last_modified=result.headers.get("last-modified"),
-        last_success=now,
-        last_attempt=now,
-        last_error=None,
-        consecutive_failures=0,
-        new_items_last_run=new,
-    )
-    log.info("feed %r: %d items, %d new", feed.name, len(articles), new)
-    return FeedOutcome(feed.name, new_items=new)
 
 
-def _cleaned(article: Article) -> Article:
-    cleaned = clean_text(article.raw_text, title=article.title)
+async def _none() -> None:
+    return None
+
+
+def _finish(
+    article: Article, page_text: str | None, rules: Rules
+) -> tuple[Article, np.ndarray, bool]:
+    """Pick the body (page or feed), clean it and hash it.
+
+    Returns the article, the MinHash signature of its title and text, and whether the page
+    text was used.
+    """
+    body = article.text
+    from_page = False
+    if page_text:
+        problem = doubt(page_text, article.text)
+        if problem is None:
+            body, from_page = page_text, True
+        else:
+            log.info("page %s: keeping the feed text (%s)", article.url, problem)
+    cleaned = clean_text(body, title=article.title, rules=rules)
     text = cleaned.text or article.description
-    return replace(article, text=text, content_hash=content_hash(f"{article.title}\n{text}"))
+    key = normalize(f"{article.title}\n{text}")
+    finished = replace(article, text=text, raw_text=body, content_hash=normalized_hash(key))
+    return finished, signature(key), from_page
+
+
+def _source_key(article: Article) -> str:
+    """Near duplicates are looked for within one publisher: the article's host, else the feed."""
+    host = urlsplit(article.url).hostname or ""
+    return host.removeprefix("www.") or article.feed

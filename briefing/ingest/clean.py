@@ -1,21 +1,47 @@
-"""Remove site furniture from article text: related-link lines, share prompts, credits.
+"""Remove site furniture from article text: related-link lines, share prompts, captions, credits.
 
-Rules are regular expressions in `arabic/data/boilerplate.yaml` (per language), plus per-feed
-extras. Matching uses normalized text; the text kept is exactly as published.
+Rules are regular expressions in `arabic/data/boilerplate.yaml` (per language, for the last line,
+per feed), plus an editor's file (`ingest.boilerplate_file`) and per-feed patterns in feeds.yaml.
+Matching uses normalized text; the text kept is exactly as published.
 """
 
 from __future__ import annotations
 
+import json
 import re
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
+from pathlib import Path
+from typing import Any, TextIO
 
 import yaml
 
 from briefing.arabic import normalize
+from briefing.errors import BriefingError
 
-_MAX_FURNITURE_WORDS = 25  # a rule never removes a line longer than this: that is news
+_MAX_FURNITURE_WORDS = 25  # a rule never removes a longer line (unless it says so): that is news
+_NAV_SEPARATORS = re.compile(r"\s*[|»>•·/]\s*")
+_EDGE_PUNCTUATION = " .:،,؛;!؟?-–—\"'«»()"
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    pattern: re.Pattern[str]
+    max_words: int = _MAX_FURNITURE_WORDS
+
+    def matches(self, key: str) -> bool:
+        return len(key.split()) <= self.max_words and self.pattern.search(key) is not None
+
+
+@dataclass(frozen=True, slots=True)
+class Rules:
+    anywhere: tuple[Rule, ...] = ()
+    last_line: tuple[Rule, ...] = ()
+
+    def __add__(self, other: Rules) -> Rules:
+        return Rules(self.anywhere + other.anywhere, self.last_line + other.last_line)
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,28 +50,107 @@ class Cleaned:
     removed: tuple[str, ...]
 
 
+def rules_from_data(data: dict[str, Any] | None, feed: str = "") -> Rules:
+    """Rules of one boilerplate.yaml-shaped mapping; the `feeds` part only for `feed`."""
+    data = data or {}
+    anywhere = [
+        _rule(item)
+        for key, items in data.items()
+        if key not in ("last_line", "feeds")
+        for item in items or ()
+    ]
+    anywhere += [_rule(item) for item in (data.get("feeds") or {}).get(feed, ())]
+    return Rules(tuple(anywhere), tuple(_rule(item) for item in data.get("last_line") or ()))
+
+
+def _rule(item: str | dict[str, Any]) -> Rule:
+    if isinstance(item, str):
+        return Rule(re.compile(item))
+    return Rule(re.compile(item["pattern"]), int(item.get("max_words", _MAX_FURNITURE_WORDS)))
+
+
 @lru_cache(maxsize=1)
-def default_rules() -> tuple[re.Pattern[str], ...]:
+def _packaged_data() -> dict[str, Any]:
     raw = resources.files("briefing.arabic").joinpath("data/boilerplate.yaml").read_text("utf-8")
-    data = yaml.safe_load(raw) or {}
-    return tuple(re.compile(p) for patterns in data.values() for p in patterns)
+    return yaml.safe_load(raw) or {}
 
 
-def clean_text(
-    text: str, title: str = "", extra_rules: tuple[re.Pattern[str], ...] = ()
-) -> Cleaned:
+@lru_cache(maxsize=64)
+def _file_data(path: str) -> dict[str, Any]:
+    return yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+
+
+@lru_cache(maxsize=512)
+def rules_for(
+    feed: str = "", patterns: tuple[str, ...] = (), extra_file: str | None = None
+) -> Rules:
+    """The packaged rules, an editor's extra file, and one feed's own patterns, together."""
+    rules = rules_from_data(_packaged_data(), feed)
+    if extra_file:
+        rules = rules + rules_from_data(_file_data(extra_file), feed)
+    return rules + Rules(tuple(Rule(re.compile(p)) for p in patterns))
+
+
+def default_rules() -> Rules:
+    return rules_for()
+
+
+def clean_text(text: str, title: str = "", rules: Rules | None = None) -> Cleaned:
     """Drop furniture lines from `text`; return the rest as published and what was removed."""
-    rules = default_rules() + extra_rules
+    rules = rules if rules is not None else default_rules()
     lines = [line.strip() for line in text.splitlines() if line.strip()]
-    kept: list[str] = []
-    removed: list[str] = []
-    title_key = normalize(title)
-    for index, line in enumerate(lines):
-        key = normalize(line)
-        furniture = len(key.split()) <= _MAX_FURNITURE_WORDS and any(r.search(key) for r in rules)
-        repeated_title = index == 0 and title_key and key.strip(" .:") == title_key.strip(" .:")
-        if furniture or repeated_title:
-            removed.append(line)
-        else:
-            kept.append(line)
+    title_key = normalize(title).strip(_EDGE_PUNCTUATION)
+    keep = [not _is_furniture(normalize(line), rules.anywhere) for line in lines]
+    first = next((i for i, k in enumerate(keep) if k), None)
+    if first is not None and title_key and _same_line(lines[first], title_key):
+        keep[first] = False  # the headline repeated as the first line of the body
+    for index in reversed(range(len(lines))):  # the last line still standing
+        if keep[index]:
+            if any(rule.matches(normalize(lines[index])) for rule in rules.last_line):
+                keep[index] = False
+            break
+    kept = [line for line, k in zip(lines, keep, strict=True) if k]
+    removed = [line for line, k in zip(lines, keep, strict=True) if not k]
     return Cleaned(text="\n".join(kept), removed=tuple(removed))
+
+
+def _same_line(line: str, title_key: str) -> bool:
+    return normalize(line).strip(_EDGE_PUNCTUATION) == title_key
+
+
+def _is_furniture(key: str, rules: Iterable[Rule]) -> bool:
+    return any(rule.matches(key) for rule in rules) or _is_navigation(key)
+
+
+def _is_navigation(key: str) -> bool:
+    """A breadcrumb or menu: three or more short pieces joined by | » > • /."""
+    parts = [p for p in _NAV_SEPARATORS.split(key) if p]
+    if len(parts) < 4 or not _NAV_SEPARATORS.search(key):
+        return False
+    return max(len(p.split()) for p in parts) <= 3
+
+
+def clean_jsonl(source: TextIO, target: TextIO, rules_of: Callable[[str], Rules]) -> int:
+    """`briefing clean`: read {"id", "text", "title"?, "source"?} lines, write what goes.
+
+    Writes {"id", "text", "removed"} per line; `rules_of(source)` gives a feed's rules.
+    Returns how many lines were written.
+    """
+    written = 0
+    for number, line in enumerate(source, start=1):
+        if not line.strip():
+            continue
+        try:
+            item = json.loads(line)
+            text, key = item["text"], item["id"]
+        except (json.JSONDecodeError, KeyError, TypeError) as exc:
+            raise BriefingError(
+                f"line {number}: expected a JSON object with id and text ({exc})"
+            ) from None
+        cleaned = clean_text(
+            text, title=item.get("title") or "", rules=rules_of(item.get("source") or "")
+        )
+        record = {"id": key, "text": cleaned.text, "removed": list(cleaned.removed)}
+        target.write(json.dumps(record, ensure_ascii=False) + "\n")
+        written += 1
+    return written

@@ -7,6 +7,7 @@ import hashlib
 import html
 import logging
 import re
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -17,12 +18,14 @@ from lxml.etree import ParserError
 from briefing.arabic import normalize
 from briefing.config import Feed
 from briefing.errors import FeedError
+from briefing.ingest.language import detect_language
 from briefing.models import Article
 
 log = logging.getLogger(__name__)
 
 _TRACKING = re.compile(
-    r"^(utm_.*|fbclid|gclid|mc_[a-z]+|ocid|ref|ref_src|cmpid|at_medium|at_campaign)$"
+    r"^(utm_.*|fbclid|gclid|dclid|msclkid|yclid|igshid|mc_[a-z]+|ocid|ref|ref_src|cmpid|"
+    r"at_medium|at_campaign|at_[a-z_]+|xtor|__twitter_impression|_ga|ito|ns_[a-z]+|rss)$"
 )
 _BLOCK_TAGS = ("p", "div", "br", "li", "h1", "h2", "h3", "h4", "tr", "blockquote")
 _SPACES = re.compile(r"[ \t\u00a0]+")
@@ -37,7 +40,11 @@ def canonical_url(url: str) -> str:
         if not _TRACKING.match(k.lower())
     ]
     path = parts.path or "/"
-    return urlunsplit((parts.scheme.lower(), parts.netloc.lower(), path, urlencode(query), ""))
+    host = parts.netloc.lower()
+    for scheme, port in (("http", ":80"), ("https", ":443")):
+        if parts.scheme.lower() == scheme and host.endswith(port):
+            host = host.removesuffix(port)  # the default port says nothing
+    return urlunsplit((parts.scheme.lower(), host, path, urlencode(query), ""))
 
 
 def article_id(key: str) -> str:
@@ -45,7 +52,12 @@ def article_id(key: str) -> str:
 
 
 def content_hash(text: str) -> str:
-    return hashlib.sha256(normalize(text).encode("utf-8")).hexdigest()[:32]
+    return normalized_hash(normalize(text))
+
+
+def normalized_hash(key: str) -> str:
+    """content_hash of text already normalized (saves normalizing twice)."""
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()[:32]
 
 
 def html_to_text(markup: str) -> str:
@@ -68,30 +80,68 @@ def _tidy(text: str) -> str:
     return "\n".join(line for line in lines if line)
 
 
+@dataclass(frozen=True, slots=True)
+class ParsedFeed:
+    articles: list[Article]
+    entries: int  # entries in the document, usable or not
+    warning: str | None = None  # a problem that did not stop parsing (bozo feed)
+
+
 def parse_feed(
     content: bytes, headers: dict[str, str], feed: Feed, fetched_at: datetime
 ) -> list[Article]:
     """Parse one feed document. Raises FeedError when it holds no entries at all."""
-    parsed = feedparser.parse(content, response_headers=headers, sanitize_html=True)
+    return parse_document(content, headers, feed, fetched_at).articles
+
+
+def parse_document(
+    content: bytes, headers: dict[str, str], feed: Feed, fetched_at: datetime
+) -> ParsedFeed:
+    """Parse one feed document; raise FeedError when it holds no entries at all.
+
+    feedparser reads the encoding from the HTTP headers, the XML declaration or a BOM
+    (windows-1256 included); a feed with problems is accepted when its entries parse.
+    """
+    if not content.strip():
+        raise FeedError("empty response: the server sent no content", hint="check the feed URL")
+    # No sanitizing in feedparser: html_to_text keeps only text (scripts and styles dropped),
+    # and sanitizing doubled the parse time.
+    parsed = feedparser.parse(
+        content, response_headers=headers, sanitize_html=False, resolve_relative_uris=False
+    )
     if parsed.bozo and not parsed.entries:
+        if _looks_like_html(content, headers):
+            raise FeedError(
+                "the URL serves an HTML page, not an RSS/Atom feed",
+                hint="find the page's feed link (often /rss or /feed) and use that URL",
+            )
         problem = parsed.get("bozo_exception")
         raise FeedError(
-            f"feed {feed.name!r} is not a readable RSS/Atom document: {problem}",
-            hint="open its URL in a browser; it may serve an HTML page or an error",
+            f"not a readable RSS/Atom document: {problem}",
+            hint="open its URL in a browser; it may serve an error page or broken XML",
         )
-    if parsed.bozo:
-        log.warning("feed %r parsed with problems: %s", feed.name, parsed.get("bozo_exception"))
     if not parsed.entries:
-        raise FeedError(f"feed {feed.name!r} has no items", hint="the feed is empty or not a feed")
+        raise FeedError("the feed has no items", hint="the feed is empty or not a feed")
+    warning = None
+    if parsed.bozo:
+        warning = f"feed read despite problems: {parsed.get('bozo_exception')}"
+        log.warning("feed %r: %s", feed.name, warning)
     articles = (_entry_to_article(entry, feed, fetched_at) for entry in parsed.entries)
-    return [a for a in articles if a is not None]
+    return ParsedFeed([a for a in articles if a is not None], len(parsed.entries), warning)
+
+
+def _looks_like_html(content: bytes, headers: dict[str, str]) -> bool:
+    if "html" in headers.get("content-type", "").lower():
+        return True
+    head = content[:2048].lower()
+    return b"<!doctype html" in head or b"<html" in head
 
 
 def _entry_to_article(entry: dict, feed: Feed, fetched_at: datetime) -> Article | None:
     link = entry.get("link") or ""
     guid = entry.get("id") or ""
-    if link and urlsplit(link).scheme not in ("http", "https"):
-        link = ""  # javascript:, data: and other schemes never reach a reader
+    if link and urlsplit(link).scheme.lower() not in ("http", "https"):
+        link = ""  # file:, javascript:, data: and other schemes never reach a reader or a fetch
     title = html_to_text(entry.get("title") or "").replace("\n", " ")
     description = html_to_text(entry.get("summary") or "")
     body = _body(entry)
@@ -112,7 +162,7 @@ def _entry_to_article(entry: dict, feed: Feed, fetched_at: datetime) -> Article 
         guid=guid,
         author=entry.get("author") or "",
         description=description,
-        language=feed.language,
+        language=detect_language(f"{title}\n{description}", default=feed.language),
         published_estimated=estimated,
         raw_text=text,
         content_hash=content_hash(f"{title}\n{text}"),

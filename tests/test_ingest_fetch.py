@@ -1,0 +1,195 @@
+"""Fetching and parsing details against a real local server; no shared data needed."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from briefing.config import Feed, Ingest
+from briefing.ingest import ingest
+from briefing.ingest.fetch import Fetcher, FetchResult, parse_retry_after
+from briefing.ingest.filters import wanted
+from briefing.ingest.language import detect_language
+from briefing.ingest.parse import canonical_url, parse_document
+from briefing.store import Store
+from tests.feed_server import FeedServer, write_config
+
+NOW = datetime(2026, 11, 29, 6, 0, tzinfo=UTC)
+FEED = Feed(name="test", url="http://example.org/feed", section="news")
+
+
+def _rss(items: list[tuple[str, str, str]], encoding: str = "utf-8") -> bytes:
+    """A small RSS document written for these tests: (title, link, description) items."""
+    body = "".join(
+        f"<item><title>{t}</title><link>{link}</link><description>{d}</description>"
+        "<pubDate>Sat, 28 Nov 2026 05:10:00 +0000</pubDate></item>"
+        for t, link, d in items
+    )
+    document = (
+        f'<?xml version="1.0" encoding="{encoding}"?><rss version="2.0"><channel>'
+        f"<title>t</title><link>http://example.org/</link>{body}</channel></rss>"
+    )
+    return document.encode(encoding)
+
+
+ITEMS = [
+    ("افتتاح محطة تحلية جديدة", "http://example.org/a?utm_source=rss#top", "افتتحت الوزارة محطة."),
+    ("البنك المركزي يخفض الفائدة", "javascript:alert(1)", "خفض البنك سعر الفائدة."),
+]
+
+
+def _get_all(settings: Ingest, urls: list[str], **options: bool) -> list[FetchResult]:
+    async def run() -> list[FetchResult]:
+        async with Fetcher(settings, Path("."), **options) as fetcher:
+            return await asyncio.gather(*(fetcher.get(u) for u in urls))
+
+    return asyncio.run(run())
+
+
+def test_no_more_than_per_host_requests_reach_one_host_at_once() -> None:
+    with FeedServer("127.0.0.1") as one, FeedServer("127.0.0.2") as two:
+        urls = []
+        for server in (one, two):
+            for i in range(6):
+                urls.append(server.document(f"/f{i}.xml", _rss(ITEMS), delay=0.2))
+        results = _get_all(Ingest(per_host=2, concurrency=16), urls)
+        assert all(r.error is None for r in results)
+        assert one.max_active == {f"127.0.0.1:{one.port}": 2}
+        assert two.max_active == {f"127.0.0.2:{two.port}": 2}
+
+
+def test_requests_name_the_project_and_accept_gzip() -> None:
+    with FeedServer() as server:
+        body = _rss(ITEMS * 50)
+        [result] = _get_all(Ingest(), [server.document("/big.xml", body)])
+        assert result.content == body  # sent gzipped, read decoded
+        [request] = server.hits("/big.xml")
+        assert request.headers["user-agent"].startswith("briefing/")
+        assert "gzip" in request.headers["accept-encoding"]
+
+
+def test_only_allowed_schemes_are_fetched(tmp_path: Path) -> None:
+    local = tmp_path / "feed.xml"
+    local.write_bytes(_rss(ITEMS))
+    off, ftp = _get_all(Ingest(), [local.as_uri(), "ftp://example.org/feed.xml"])
+    assert off.error and "file: URLs are off" in off.error
+    assert ftp.error and "'ftp' is not allowed" in ftp.error
+    [on] = _get_all(Ingest(), [local.as_uri()], allow_files=True)
+    assert on.error is None and on.content == local.read_bytes()
+
+
+def test_a_declared_length_over_the_cap_is_refused_before_reading() -> None:
+    with FeedServer() as server:
+        url = server.document("/big.xml", b"<rss>" + b" " * 50_000 + b"</rss>")
+        [result] = _get_all(Ingest(max_bytes=10_000), [url])
+        assert result.error and "larger than ingest.max_bytes" in result.error
+
+
+def test_permanent_and_temporary_redirects() -> None:
+    with FeedServer() as server:
+        server.document("/new.xml", _rss(ITEMS))
+        moved = server.redirect("/moved.xml", "/new.xml", 308)
+        visiting = server.redirect("/visiting.xml", "/new.xml", 302)
+        permanent, temporary = _get_all(Ingest(), [moved, visiting])
+        assert permanent.permanent_url == server.url("/new.xml")
+        assert temporary.error is None and temporary.permanent_url is None
+
+
+def test_retry_after_in_seconds_or_as_a_date() -> None:
+    assert parse_retry_after("120") == 120
+    assert parse_retry_after("Sun, 29 Nov 2026 07:00:00 GMT", NOW) == 3600
+    assert parse_retry_after("soon") is None
+
+
+def test_feed_encodings_and_links() -> None:
+    for document in (
+        _rss(ITEMS, "windows-1256"),
+        b"\xef\xbb\xbf" + _rss(ITEMS),
+    ):
+        parsed = parse_document(document, {}, FEED, NOW)
+        # The item whose only link is javascript: is dropped: no link, no GUID to key it by.
+        assert parsed.entries == 2 and [a.title for a in parsed.articles] == [ITEMS[0][0]]
+        assert parsed.articles[0].url == "http://example.org/a"  # no tracking, no fragment
+    # The charset from the HTTP header wins over a missing declaration.
+    bare = _rss(ITEMS, "windows-1256").replace(b' encoding="windows-1256"', b"")
+    headers = {"content-type": "application/rss+xml; charset=windows-1256"}
+    assert parse_document(bare, headers, FEED, NOW).articles[0].title == ITEMS[0][0]
+
+
+def test_a_broken_feed_with_readable_items_is_kept_with_a_warning() -> None:
+    document = _rss(ITEMS).replace(b"</channel></rss>", b"<item><title>x</ti")
+    parsed = parse_document(document, {}, FEED, NOW)
+    assert parsed.articles[0].title == ITEMS[0][0] and parsed.warning
+
+
+def test_canonical_urls() -> None:
+    assert (
+        canonical_url("HTTPS://WWW.Example.ORG:443/a/b?id=3&utm_medium=x&fbclid=y#c")
+        == "https://www.example.org/a/b?id=3"
+    )
+
+
+def test_language_is_detected_per_item() -> None:
+    assert detect_language("قال الرئيس إن الحكومة ستعمل على خفض الأسعار") == "ar"
+    assert detect_language("The president said prices would fall next year") == "en"
+    assert detect_language("رئیس جمهور ایران گفت که دولت کار می‌کند") == "fa"
+    assert detect_language("12", default="ar") == "ar"
+
+
+@pytest.mark.parametrize(
+    ("include", "exclude", "kept"),
+    [
+        ((), (), True),
+        (("إسرائيل",), (), True),  # matches اسرائيل in the normalized text
+        (("الرياضة",), (), False),
+        ((), ("/غز[هة]/",), False),
+        (("اسرائيل",), ("كرة القدم",), True),
+    ],
+)
+def test_include_and_exclude_filters_match_normalized_arabic(
+    include: tuple[str, ...], exclude: tuple[str, ...], kept: bool
+) -> None:
+    [article] = parse_document(
+        _rss([("قصف على غزة", "http://e.org/1", "قالت مصادر إن الطائرات الاسرائيلية قصفت")]),
+        {},
+        FEED,
+        NOW,
+    ).articles
+    feed = FEED.model_copy(update={"include": include, "exclude": exclude})
+    assert wanted(article, feed) is kept
+
+
+def test_a_disabled_feed_comes_back_when_its_url_changes(tmp_path: Path) -> None:
+    with FeedServer() as server:
+        gone = server.status("/gone.xml", 410)
+        config = write_config(tmp_path, [{"name": "f", "url": gone, "section": "news"}])
+        store = Store(config.database_url)
+        assert ingest(config, store, NOW).outcomes[0].error == "HTTP 410 Gone"
+        assert ingest(config, store, NOW + timedelta(hours=1)).outcomes[0].skipped
+        assert len(server.hits("/gone.xml")) == 1
+        fixed = server.document("/fixed.xml", _rss(ITEMS))
+        config = write_config(tmp_path, [{"name": "f", "url": fixed, "section": "news"}])
+        outcome = ingest(config, store, NOW + timedelta(hours=2)).outcomes[0]
+        assert outcome.error is None and outcome.new_items == 1
+        assert store.feed_state("f")["disabled_reason"] is None
+        store.close()
+
+
+def test_a_database_from_an_older_version_gains_the_new_columns(tmp_path: Path) -> None:
+    import sqlite3
+
+    path = tmp_path / "old.db"
+    with sqlite3.connect(path) as conn:  # the feeds table as the first version created it
+        conn.execute(
+            "CREATE TABLE feeds (name VARCHAR(200) PRIMARY KEY, url TEXT NOT NULL, etag TEXT, "
+            "last_modified TEXT, last_success DATETIME, last_attempt DATETIME, last_error TEXT, "
+            "consecutive_failures INTEGER NOT NULL, new_items_last_run INTEGER NOT NULL, "
+            "disabled_reason TEXT, retry_after DATETIME)"
+        )
+    store = Store(f"sqlite:///{path}")
+    store.save_feed_state("f", url="http://e.org/", config_url="http://e.org/", last_warning="x")
+    assert store.feed_state("f")["last_warning"] == "x"
+    store.close()

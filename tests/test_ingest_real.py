@@ -1,0 +1,207 @@
+"""Ingest against a real local HTTP server serving feeds built from real ANT items."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from email.utils import formatdate
+from pathlib import Path
+
+import pytest
+
+import briefing.ingest as ingest_module
+from briefing.ingest import ingest
+from briefing.ingest.parse import article_id, canonical_url
+from briefing.store import Store
+from tests.ant_feeds import article_page, atom, by_source_and_day, load_items, rss, shared
+from tests.feed_server import FeedServer, write_config
+from tests.shared_data import requires_shared_data
+
+pytestmark = [requires_shared_data, pytest.mark.shared_data]
+
+NOW = datetime(2018, 4, 8, 6, 0, tzinfo=UTC)
+GOOD_DAYS = ("20180401", "20180402")
+
+
+def _good_feeds(server: FeedServer) -> tuple[list[dict], dict[str, list[dict]]]:
+    """One feed per source and day (RSS for most sources, Atom for BBC), plus encodings."""
+    groups = by_source_and_day(load_items())
+    feeds, items = [], {}
+    for (source, day), group in sorted(groups.items()):
+        if day not in GOOD_DAYS:
+            continue
+        name = f"{source}-{day}"
+        document = atom(group, name) if source == "BBC" else rss(group, name)
+        feeds.append({"name": name, "url": server.document(f"/{name}.xml", document)})
+        items[name] = group
+    cnn, arabiya = groups[("CNN", "20180403")], groups[("Alarabia", "20180403")]
+    feeds.append(
+        {
+            "name": "cnn-windows-1256",
+            "url": server.document(
+                "/cp1256.xml",
+                rss(cnn, "CNN 1256", encoding="windows-1256"),
+                content_type="application/rss+xml",  # the encoding is declared in the XML only
+            ),
+        }
+    )
+    items["cnn-windows-1256"] = cnn
+    bom = b"\xef\xbb\xbf" + rss(arabiya, "Arabiya BOM")
+    feeds.append({"name": "arabiya-bom", "url": server.document("/bom.xml", bom)})
+    items["arabiya-bom"] = arabiya
+    moved = rss(groups[("BBC", "20180403")], "moved")
+    server.document("/new-home.xml", moved)
+    feeds.append({"name": "moved-301", "url": server.redirect("/old.xml", "/new-home.xml", 301)})
+    items["moved-301"] = groups[("BBC", "20180403")]
+    return feeds, items
+
+
+def _broken_feeds(server: FeedServer) -> dict[str, tuple[str, str]]:
+    """name -> (url, words the recorded error must contain)."""
+    home = shared("html_pages/bbc_arabic_homepage_2022/index_page_commit_7a1b403.html")
+    later = formatdate((NOW + timedelta(hours=2)).timestamp(), usegmt=True)
+    server.redirect("/loop-a", "/loop-b", 302)
+    server.redirect("/loop-b", "/loop-a", 302)
+    return {
+        "malformed": (
+            server.document("/bad.xml", b"<?xml version='1.0'?><rss><channel><<<</rss"),
+            "not a readable RSS/Atom document",
+        ),
+        "html-page": (
+            server.document("/home.html", home.read_bytes(), content_type="text/html"),
+            "HTML page, not an RSS/Atom feed",
+        ),
+        "empty": (server.document("/empty.xml", b""), "empty response"),
+        "missing": (server.status("/404.xml", 404), "HTTP 404"),
+        "gone": (server.status("/410.xml", 410), "HTTP 410"),
+        "broken-server": (server.status("/500.xml", 500), "HTTP 500"),
+        "throttled": (server.status("/429.xml", 429, **{"Retry-After": "120"}), "HTTP 429"),
+        "unavailable": (server.status("/503.xml", 503, **{"Retry-After": later}), "HTTP 503"),
+        "loop": (server.url("/loop-a"), "too many redirects"),
+        "silent": (server.hang("/hang.xml"), "no answer within 1 s"),
+        "huge": (server.huge("/huge.xml", 20_000_000), "larger than ingest.max_bytes"),
+    }
+
+
+def _config(tmp_path: Path, server: FeedServer):
+    good, items = _good_feeds(server)
+    broken = _broken_feeds(server)
+    feeds = [{**f, "section": "news", "full_text": "never"} for f in good]
+    feeds += [{"name": n, "url": u, "section": "news"} for n, (u, _) in broken.items()]
+    config = write_config(tmp_path, feeds, timeout_seconds=1, deadline_seconds=20)
+    return config, items, broken
+
+
+def test_good_and_broken_feeds_in_one_run_then_a_quiet_second_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with FeedServer() as server:
+        config, items, broken = _config(tmp_path, server)
+        store = Store(config.database_url)
+        report = ingest(config, store, NOW)
+        outcomes = {o.feed: o for o in report.outcomes}
+
+        # Every bad feed failed with a clear error, recorded in the store.
+        states = {s["name"]: s for s in store.all_feed_states()}
+        for name, (_, words) in broken.items():
+            assert outcomes[name].error and words in outcomes[name].error, name
+            assert words in states[name]["last_error"], name
+            assert states[name]["consecutive_failures"] == 1
+        assert "410" in states["gone"]["disabled_reason"]
+        assert states["throttled"]["retry_after"] == NOW + timedelta(seconds=120)
+        assert states["unavailable"]["retry_after"] == NOW + timedelta(hours=2)
+
+        # Every good feed's items are stored (an item listed in two sections is stored once).
+        assert {n: o.error for n, o in outcomes.items() if n in items and o.error} == {}
+        assert report.feeds_failed == len(broken)
+        expected = {article_id(canonical_url(i["url"])) for group in items.values() for i in group}
+        stored = {a.id for a in store.articles_since(NOW - timedelta(days=3650))}
+        assert stored == expected
+        assert report.new_articles == len(expected)
+        assert states["moved-301"]["url"] == server.url("/new-home.xml")
+
+        # Second run: conditional headers go out, nothing is parsed, nothing new is stored.
+        parsed: list[str] = []
+        real_parse = ingest_module.parse_document
+
+        def spy(content, headers, feed, fetched_at):  # type: ignore[no-untyped-def]
+            parsed.append(feed.name)
+            return real_parse(content, headers, feed, fetched_at)
+
+        monkeypatch.setattr(ingest_module, "parse_document", spy)
+        before = len(server.requests)
+        again = ingest(config, store, NOW + timedelta(minutes=1))  # within the Retry-After
+        second = {o.feed: o for o in again.outcomes}
+        assert all(second[name].not_modified for name in items)
+        assert again.new_articles == 0 and store.count("articles") == len(expected)
+        assert not set(parsed) & set(items)  # no good feed was parsed
+        sent = server.requests[before:]
+        good_paths = {f"/{name}.xml" for name in items if name.startswith(("A", "B", "C"))}
+        for request in sent:
+            if request.path in good_paths:
+                assert request.headers.get("if-none-match"), request.path
+                assert request.headers.get("if-modified-since"), request.path
+        assert "/new-home.xml" in {r.path for r in sent} and "/old.xml" not in {
+            r.path for r in sent
+        }
+        # The gone feed is disabled and the throttled ones wait: no request reached them.
+        assert not {"/410.xml", "/429.xml", "/503.xml"} & {r.path for r in sent}
+        assert second["gone"].skipped and "disabled" in second["gone"].skipped
+        assert second["throttled"].skipped and "Retry-After" in second["throttled"].skipped
+        store.close()
+
+
+def test_teaser_items_get_full_text_from_their_page_once(tmp_path: Path) -> None:
+    group = by_source_and_day(load_items())[("CNN", "20180404")][:6]
+    with FeedServer() as server:
+        for item in group:
+            server.document(
+                f"/a/{item['docno']}.html", article_page(item), content_type="text/html"
+            )
+
+        def link(item: dict) -> str:
+            return server.url(f"/a/{item['docno']}.html")
+
+        url = server.document("/teasers.xml", rss(group, "teasers", link_of=link, full_text=False))
+        feeds = [{"name": "teasers", "url": url, "section": "news", "full_text": "auto"}]
+        config = write_config(tmp_path, feeds)
+        store = Store(config.database_url)
+        report = ingest(config, store, NOW)
+        assert report.outcomes[0].full_texts == len(group)
+        stored = {a.url: a for a in store.articles_since(NOW - timedelta(days=3650))}
+        for item in group:
+            article = stored[canonical_url(link(item))]
+            last_paragraph = " ".join(item["text"].splitlines()[-1].split())
+            assert last_paragraph in " ".join(article.text.split())  # the body, not the teaser
+            assert len(article.text) > 1.5 * len(item["abstract"])
+            assert "جميع الحقوق محفوظة" not in article.text
+
+        # A changed feed lists the same items again: no page is fetched twice.
+        server.document("/teasers.xml", rss(group, "teasers v2", link_of=link, full_text=False))
+        ingest(config, store, NOW + timedelta(hours=1))
+        for item in group:
+            assert len(server.hits(f"/a/{item['docno']}.html")) == 1
+        store.close()
+
+
+def test_the_same_item_twice_and_a_republished_copy_are_kept_once(tmp_path: Path) -> None:
+    groups = by_source_and_day(load_items())
+    day = groups[("Alarabia", "20180405")][:10]
+    original = day[0]
+    edited_text = original["text"].rstrip(".") + " وأضاف المصدر أن التحقيق مستمر."
+    republished = {**original, "docno": "republished", "url": original["url"] + "?v=2"}
+    republished["text"] = edited_text
+    tracked = {**day[1], "docno": "tracked", "url": day[1]["url"] + "?utm_source=rss"}
+    with FeedServer() as server:
+        one = server.document("/one.xml", rss(day, "one"))
+        two = server.document("/two.xml", rss([republished, tracked], "two"))
+        feeds = [
+            {"name": "one", "url": one, "section": "news", "full_text": "never"},
+            {"name": "two", "url": two, "section": "news", "full_text": "never"},
+        ]
+        config = write_config(tmp_path, feeds)
+        store = Store(config.database_url)
+        report = ingest(config, store, NOW)
+        assert report.new_articles == len(day)
+        # Feeds are read concurrently: whichever came second counted the two copies.
+        assert sum(o.duplicates for o in report.outcomes) == 2
+        store.close()
