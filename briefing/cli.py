@@ -53,6 +53,24 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return serve(Path(args.config))
 
 
+def cmd_fetch(args: argparse.Namespace) -> int:
+    from briefing.ingest import ingest
+    from briefing.store import Store, utcnow
+
+    config = load_config(args.config)
+    store = Store(config.database_url)
+    try:
+        report = ingest(config, store, utcnow())
+    finally:
+        store.close()
+    print(f"feeds read: {report.feeds_ok} ok, {report.feeds_failed} failed")
+    print(f"articles new: {report.new_articles}")
+    for outcome in report.outcomes:
+        if outcome.error:
+            print(f"  feed {outcome.feed}: {outcome.error}")
+    return EXIT_PARTIAL if report.feeds_failed else EXIT_OK
+
+
 def cmd_check_config(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     enabled = sum(1 for f in config.feeds if f.enabled)
@@ -188,6 +206,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     command("run", cmd_run, "build and deliver one edition now, then exit (for cron)")
     command("serve", cmd_serve, "keep running: poll feeds all day, build the edition at its time")
+    command("fetch", cmd_fetch, "poll every feed once and store new articles (no edition)")
     command("check-config", cmd_check_config, "validate the YAML configuration and summarize it")
     command("feeds", cmd_feeds, "show the health of every feed")
     clean = command(

@@ -81,3 +81,13 @@ def test_unreadable_and_empty_feeds_each_give_one_line_and_the_rest_goes_on(
     assert any("الساحل الثقافي" in line and "has no items" in line for line in failures)
     messages = _messages(_outbox(demo_dir.parent))
     assert len(messages) == 3  # every subscriber still got the edition
+
+
+def test_fetch_stores_articles_without_building_an_edition(
+    demo_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["fetch", "--config", str(demo_dir / "briefing.yaml")]) == 0
+    assert "articles new: 9" in capsys.readouterr().out
+    assert not (demo_dir.parent / "var" / "demo" / "outbox").exists()
+    assert _run(demo_dir) == 0  # the edition then finds the articles already stored
+    assert "articles new: 0" in capsys.readouterr().out
