@@ -2,7 +2,8 @@
 
 How it works, stage by stage:
 1. Each article becomes one sparse vector: light-stemmed word TF-IDF of the title and the lead
-   (the body's first words, dateline removed), the title counted three times.
+   (the body's first words, dateline removed), the title counted twice, IDF raised to a power
+   (1.5) so that rare names and numbers weigh more than a topic's common words.
 2. Candidate pairs come from a sparse product inside a sliding time window (an inverted index
    in effect): never all pairs. Each article keeps its top neighbours only.
 3. Agglomerative clustering with centroid linkage over that sparse graph: the closest pair of
@@ -49,7 +50,7 @@ class ClusterInputError(BriefingError):
 class Features:
     """What clustering needs, rows in the order of the articles given."""
 
-    vectors: sparse.csr_matrix  # title+lead word TF-IDF, title weighted; rows L2-normalized
+    vectors: sparse.csr_matrix  # title+lead word TF-IDF, title weighted, IDF sharpened; L2 rows
     hours: np.ndarray  # publication time in hours since the epoch
 
 
@@ -63,13 +64,19 @@ def lead_of(article: Article, words: int = _LEAD_WORDS) -> str:
     return " ".join(text.split()[:words])
 
 
-def _tfidf(docs: list[list[str]]) -> sparse.csr_matrix:
-    """Sublinear TF-IDF over token lists, rows L2-normalized (all-empty input: zero rows)."""
+def _tfidf(docs: list[list[str]], idf_power: float = 1.0) -> sparse.csr_matrix:
+    """Sublinear TF-IDF over token lists, rows L2-normalized (all-empty input: zero rows).
+
+    `idf_power` > 1 sharpens IDF: names, places and numbers that few articles share then
+    outweigh the common vocabulary of a topic (trade war, Yemen, a league).
+    """
     vectorizer = TfidfVectorizer(analyzer=lambda d: d, sublinear_tf=True, min_df=1)
     try:
-        return vectorizer.fit_transform(docs).tocsr()
+        vectorizer.fit(docs)
     except ValueError:  # every document empty
         return sparse.csr_matrix((len(docs), 1))
+    vectorizer.idf_ = vectorizer.idf_**idf_power
+    return vectorizer.transform(docs).tocsr()
 
 
 def article_tokens(article: Article, settings: Cluster) -> list[str]:
@@ -84,7 +91,7 @@ def build_features(articles: Sequence[Article], settings: Cluster) -> Features:
     IDF comes from the articles given: in the pipeline, the clustering window.
     """
     return Features(
-        vectors=_tfidf([article_tokens(a, settings) for a in articles]),
+        vectors=_tfidf([article_tokens(a, settings) for a in articles], settings.idf_power),
         hours=np.array([a.published.timestamp() / 3600 for a in articles], dtype=float),
     )
 

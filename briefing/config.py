@@ -168,9 +168,10 @@ class Cluster(Strict):
     """Story clustering (see docs/clustering.md); defaults chosen by cross-validation."""
 
     window_hours: int = Field(default=48, ge=1, le=24 * 14)  # farther apart: never one story
-    threshold: float = Field(default=0.325, gt=0, lt=1)  # centroid cosine a merge must reach
+    threshold: float = Field(default=0.3, gt=0, lt=1)  # centroid cosine a merge must reach
     lead_words: int = Field(default=60, ge=5, le=1000)  # the lead: the body's first words
-    title_weight: int = Field(default=3, ge=1, le=10)  # title tokens count this many times
+    title_weight: int = Field(default=2, ge=1, le=10)  # title tokens count this many times
+    idf_power: float = Field(default=1.5, ge=0.5, le=3)  # >1: rare names outweigh topic words
     min_edge: float = Field(default=0.1, ge=0, lt=1)  # weaker pairs never link two groups
     neighbours: int = Field(default=20, ge=1, le=1000)  # candidate pairs kept per article
 
