@@ -41,6 +41,10 @@ LICENCES = {
     "csebuetnlp/mT5_multilingual_XLSum": (
         "CC BY-NC-SA 4.0: non-commercial use only, share alike, credit csebuetnlp (XL-Sum)"
     ),
+    "abdalrahmanshahrour/AraBART-summ": (
+        "Apache-2.0 on the model card, but fine-tuned on XL-Sum (CC BY-NC-SA 4.0 data): "
+        "take advice before commercial use"
+    ),
 }
 # The settings that change what the model writes or what the guard accepts: part of the
 # cache key. Batch size, device and threads change speed, not text.
