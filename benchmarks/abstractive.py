@@ -7,7 +7,8 @@ float32, 4 beams) in the same run. On a CUDA machine the same grid runs in half 
 (bfloat16) too. Prints one JSON object; progress goes to stderr.
 
     PYTHONPATH=. python benchmarks/abstractive.py                      # everything (CPU: long)
-    PYTHONPATH=. python benchmarks/abstractive.py --models small --configs b1-beam4-fp32,b8-greedy-int8
+    PYTHONPATH=. python benchmarks/abstractive.py --models small \
+        --configs b1-beam4-fp32,b8-greedy-int8
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import sys
 import threading
 import time
 from dataclasses import asdict, dataclass
+from functools import partial
 from typing import Any
 
 import torch
@@ -128,7 +130,7 @@ def run_architecture(arch: str, device: str, args: argparse.Namespace) -> list[d
         count = config.batch if config.batch > 1 else args.batch1_summaries
         inputs = torch.randint(3, vocab, (count, args.input_tokens), generator=seeded())
         warm_up(model, device, vocab, args)
-        seconds, peak_mb = timed(lambda c=config, i=inputs: generate(model, i, c, device, args))
+        seconds, peak_mb = timed(partial(generate, model, inputs, config, device, args))
         row = {
             "model": f"mt5-{arch}",
             "parameters_m": round(params / 1e6, 1),
