@@ -143,6 +143,8 @@ def run_architecture(arch: str, device: str, args: argparse.Namespace) -> list[d
             "summaries_per_minute": round(60 * count / seconds, 2),
             "peak_memory_mb": round(peak_mb),
             "memory_kind": "max CUDA allocated" if device == "cuda" else "peak process RSS",
+            # Other work on the machine slows a run down: the 1-minute load average tells.
+            "load_average": round(os.getloadavg()[0], 1),
         }
         log(json.dumps(row))
         results.append(row)
