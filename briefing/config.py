@@ -139,7 +139,7 @@ class Abstractive(Strict):
     threads: int | None = Field(default=None, ge=1)  # CPU threads; None: torch's default
     quantize: bool = True  # int8 dynamic quantization on CPU
     batch_size: int = Field(default=8, ge=1, le=128)
-    num_beams: int = Field(default=4, ge=1, le=16)
+    num_beams: int = Field(default=1, ge=1, le=16)
     no_repeat_ngram_size: int = Field(default=3, ge=0)
     max_input_tokens: int = Field(default=512, ge=16)
     max_new_tokens: int = Field(default=84, ge=8)

@@ -167,7 +167,7 @@ def test_cache_key_follows_content_model_and_settings(settings: Abstractive) -> 
     assert key != summary_cache_key(economy, economy_keys, settings)
     grown = Story(id=health.id, articles=(*health.articles, economy.articles[0]), section="news")
     assert key != summary_cache_key(grown, keys, settings)
-    assert key != summary_cache_key(health, keys, settings.model_copy(update={"num_beams": 2}))
+    assert key != summary_cache_key(health, keys, settings.model_copy(update={"num_beams": 4}))
     assert key != summary_cache_key(health, keys, settings.model_copy(update={"model": "x/y"}))
     # Speed settings do not change the text: same key.
     assert key == summary_cache_key(health, keys, settings.model_copy(update={"batch_size": 16}))
