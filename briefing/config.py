@@ -182,10 +182,15 @@ class Extractive(Strict):
 
 
 class Abstractive(Strict):
+    """The seq2seq summarizer (briefing.summarize.abstractive) and its guard.
+
+    CPU defaults come from benchmarks/abstractive.py (see docs/abstractive.md).
+    """
+
     enabled: bool = False
-    model: str = "csebuetnlp/mT5_multilingual_XLSum"
+    model: str = "csebuetnlp/mT5_multilingual_XLSum"  # a hub id (cached) or a local folder
     device: Literal["auto", "cpu", "cuda"] = "auto"
-    threads: int | None = Field(default=None, ge=1)
+    threads: int | None = Field(default=None, ge=1)  # CPU threads; None: torch's default
     quantize: bool = True  # int8 dynamic quantization on CPU
     batch_size: int = Field(default=8, ge=1, le=128)
     num_beams: int = Field(default=1, ge=1, le=16)
@@ -193,6 +198,10 @@ class Abstractive(Strict):
     max_input_tokens: int = Field(default=512, ge=16)
     max_new_tokens: int = Field(default=84, ge=8)
     min_new_tokens: int = Field(default=12, ge=0)
+    # The guard: a summary outside these bounds is replaced by the extractive one.
+    min_words: int = Field(default=5, ge=1)
+    max_words: int = Field(default=90, ge=5)
+    min_arabic_share: float = Field(default=0.8, ge=0, le=1)  # of letters in Arabic script
 
 
 class Summarizer(Strict):

@@ -1,0 +1,268 @@
+"""The abstractive stage on a real (tiny) seq2seq model: loading, generation, cache, fallbacks.
+
+Nothing is downloaded: HF_HUB_OFFLINE=1 and the model is a folder built in tests/tiny_model.py.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from tiny_model import tiny_model_dir
+
+from briefing.config import Abstractive
+from briefing.errors import ModelUnavailableError
+from briefing.models import Article, KeySentence, Story
+from briefing.store import Store
+from briefing.summarize.abstractive import (
+    AbstractiveSummarizer,
+    load_or_warn,
+    models_fetch,
+    models_info,
+    summarize_stories,
+    summary_cache_key,
+)
+from briefing.summarize.guard import check_summary
+
+torch = pytest.importorskip("torch")  # the optional [abstractive] extra
+pytest.importorskip("transformers")
+
+NOT_CACHED = "briefing-tests/no-such-model"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def offline() -> Iterator[None]:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("HF_HUB_OFFLINE", "1")
+        yield
+
+
+@pytest.fixture(scope="module")
+def settings() -> Abstractive:
+    return Abstractive(
+        enabled=True,
+        model=str(tiny_model_dir()),
+        device="cpu",
+        quantize=False,
+        batch_size=2,
+        min_new_tokens=6,
+        max_new_tokens=12,
+        max_input_tokens=64,
+    )
+
+
+@pytest.fixture(scope="module")
+def summarizer(settings: Abstractive) -> AbstractiveSummarizer:
+    return AbstractiveSummarizer.load(settings)
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    db = Store(f"sqlite:///{tmp_path / 'briefing.db'}")
+    yield db
+    db.close()
+
+
+def article(article_id: str, title: str, text: str) -> Article:
+    return Article(
+        id=article_id,
+        feed="feed",
+        source=f"source {article_id}",
+        section="news",
+        url=f"https://example.com/{article_id}",
+        title=title,
+        text=text,
+        published=datetime(2026, 1, 5, 6, tzinfo=UTC),
+    )
+
+
+def story(story_id: str, *articles: Article) -> tuple[Story, tuple[KeySentence, ...]]:
+    keys = tuple(KeySentence(text=a.text, article_id=a.id, sources=(a.source,)) for a in articles)
+    return Story(id=story_id, articles=articles, section="news"), keys
+
+
+def day_stories() -> list[tuple[Story, tuple[KeySentence, ...]]]:
+    return [
+        story(
+            "health",
+            article("a1", "افتتاح مستشفيات", "أعلنت وزارة الصحة افتتاح 3 مستشفيات في الرياض."),
+            article("a2", "مستشفيات جديدة", "افتتحت الوزارة ثلاثة مستشفيات جديدة اليوم."),
+        ),
+        story("economy", article("b1", "نمو الاقتصاد", "قال الرئيس إن الاقتصاد نما 5 في المئة.")),
+        story("rain", article("c1", "أمطار غزيرة", "هطلت أمطار غزيرة على المدينة أمس.")),
+    ]
+
+
+# ---- loading and generation --------------------------------------------------------------
+
+
+def test_tiny_model_loads_and_generates_in_batches(summarizer: AbstractiveSummarizer) -> None:
+    inputs = [
+        summarizer.build_input(s.headline, [k.text for k in keys]) for s, keys in day_stories()
+    ]
+    batched = summarizer.summarize(inputs)
+    one_by_one = [summarizer.summarize([text])[0] for text in inputs]
+    assert len(batched) == 3
+    assert all(batched), "min_new_tokens=6 forces some text"
+    assert batched == one_by_one, "batching (and reordering by length) must not change outputs"
+    assert summarizer.name == str(tiny_model_dir())
+
+
+def test_int8_quantization_on_cpu(settings: Abstractive) -> None:
+    quantized = AbstractiveSummarizer.load(settings.model_copy(update={"quantize": True}))
+    kinds = {type(m) for m in quantized.model.modules()}
+    assert torch.ao.nn.quantized.dynamic.Linear in kinds
+    assert torch.nn.Linear not in kinds, "every Linear layer, lm_head included, is int8"
+    outputs = quantized.summarize(["أعلنت وزارة الصحة افتتاح 3 مستشفيات في الرياض"])
+    assert len(outputs) == 1 and outputs[0]
+
+
+def test_input_fits_the_token_limit(summarizer: AbstractiveSummarizer) -> None:
+    tokenizer = summarizer.tokenizer
+    limit = summarizer.settings.max_input_tokens
+    short = "هطلت أمطار غزيرة."
+    too_long = " ".join(["أعلنت وزارة الصحة افتتاح مستشفيات جديدة في الرياض"] * 12)
+    text = summarizer.build_input("عنوان الخبر", [too_long, short])
+    assert text.split("\n") == ["عنوان الخبر", short], "a sentence too long is skipped"
+    assert len(tokenizer(text)["input_ids"]) <= limit
+    cut = summarizer.build_input(too_long, [short])
+    assert len(tokenizer(cut)["input_ids"]) <= limit
+    assert too_long.startswith(cut[:20]), "a headline too long is cut, not dropped"
+
+
+# ---- the stage: cache and guard ------------------------------------------------------------
+
+
+def test_stage_guards_every_output_and_caches_it(
+    summarizer: AbstractiveSummarizer, settings: Abstractive, store: Store
+) -> None:
+    items = day_stories()
+    first, counts = summarize_stories(items, summarizer, store, settings)
+    assert [s.story_id for s in first] == ["health", "economy", "rain"]
+    assert counts["abstractive"] + counts["extractive"] == 3
+    assert counts["cached"] == 0
+    for summary, (st, keys) in zip(first, items, strict=True):
+        assert summary.key_sentences == keys
+        assert summary.model == summarizer.name
+        if summary.abstract is None:
+            assert summary.fallback_reason.startswith("rejected by the guard")
+        else:
+            sources = [a.text for a in st.articles] + [a.title for a in st.articles]
+            assert check_summary(summary.abstract, sources) is None
+    # A second run costs nothing: every answer comes from the store, even with no model.
+    again, counts = summarize_stories(items, None, store, settings)
+    assert again == first
+    assert counts["cached"] == 3 and counts["unavailable"] == 0
+
+
+def test_cache_key_follows_content_model_and_settings(settings: Abstractive) -> None:
+    (health, keys), (economy, economy_keys) = day_stories()[:2]
+    key = summary_cache_key(health, keys, settings)
+    assert key == summary_cache_key(*day_stories()[0], settings)
+    assert key != summary_cache_key(economy, economy_keys, settings)
+    grown = Story(id=health.id, articles=(*health.articles, economy.articles[0]), section="news")
+    assert key != summary_cache_key(grown, keys, settings)
+    assert key != summary_cache_key(health, keys, settings.model_copy(update={"num_beams": 4}))
+    assert key != summary_cache_key(health, keys, settings.model_copy(update={"model": "x/y"}))
+    # Speed settings do not change the text: same key.
+    assert key == summary_cache_key(health, keys, settings.model_copy(update={"batch_size": 16}))
+
+
+def test_generation_failure_falls_back_and_is_not_cached(
+    summarizer: AbstractiveSummarizer, settings: Abstractive, store: Store
+) -> None:
+    class OutOfMemory(AbstractiveSummarizer):
+        def _generate(self, texts: list[str]) -> list[str]:
+            raise RuntimeError("CUDA out of memory (injected)")
+
+    broken = OutOfMemory(summarizer.model, summarizer.tokenizer, settings, "cpu")
+    summaries, counts = summarize_stories(day_stories(), broken, store, settings)
+    assert counts["failed"] == 3 and counts["extractive"] == 3
+    assert all(s.fallback_reason == "generation failed: RuntimeError" for s in summaries)
+    assert store.count("summaries") == 0
+
+
+def test_disabled_means_extractive_without_a_reason(store: Store) -> None:
+    summaries, counts = summarize_stories(day_stories(), None, store, Abstractive(enabled=False))
+    assert counts["extractive"] == 3 and counts["abstractive"] == 0
+    assert all(s.abstract is None and s.fallback_reason is None for s in summaries)
+
+
+# ---- missing model -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("offline_flag", ["1", None])
+def test_uncached_hub_model_fails_fast_with_a_fix(
+    monkeypatch: pytest.MonkeyPatch, offline_flag: str | None
+) -> None:
+    if offline_flag is None:
+        monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)  # a run never goes online anyway
+    start = time.monotonic()
+    with pytest.raises(ModelUnavailableError) as caught:
+        AbstractiveSummarizer.load(Abstractive(enabled=True, model=NOT_CACHED))
+    assert time.monotonic() - start < 10
+    assert "not in the local Hugging Face cache" in str(caught.value)
+    assert "briefing models fetch" in caught.value.hint
+
+
+def test_missing_model_gives_one_warning_and_an_extractive_edition(
+    caplog: pytest.LogCaptureFixture, store: Store
+) -> None:
+    settings = Abstractive(enabled=True, model=NOT_CACHED)
+    start = time.monotonic()
+    with caplog.at_level(logging.WARNING):
+        summarizer, reason = load_or_warn(settings)
+        summaries, counts = summarize_stories(
+            day_stories(), summarizer, store, settings, unavailable_reason=reason
+        )
+    assert time.monotonic() - start < 10
+    assert summarizer is None
+    warnings = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(warnings) == 1
+    assert NOT_CACHED in warnings[0].getMessage()
+    assert "briefing models fetch" in warnings[0].getMessage()
+    assert counts["unavailable"] == 3 and counts["extractive"] == 3
+    assert all(s.key_sentences and s.abstract is None for s in summaries)
+    assert all(s.fallback_reason.startswith("model unavailable") for s in summaries)
+
+
+def test_bad_local_paths(tmp_path: Path) -> None:
+    with pytest.raises(ModelUnavailableError, match="does not exist"):
+        AbstractiveSummarizer.load(Abstractive(model=str(tmp_path / "nothing")))
+    with pytest.raises(ModelUnavailableError, match="cannot load summarization model") as caught:
+        AbstractiveSummarizer.load(Abstractive(model=str(tmp_path)))  # a folder, but empty
+    assert "complete seq2seq model" in caught.value.hint
+
+
+def test_missing_backend_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "transformers", None)  # `import transformers` now fails
+    with pytest.raises(ModelUnavailableError) as caught:
+        AbstractiveSummarizer.load(Abstractive(model=str(tiny_model_dir())))
+    assert "transformers" in str(caught.value)
+    assert "briefing[abstractive]" in caught.value.hint
+
+
+# ---- `briefing models` ---------------------------------------------------------------------
+
+
+def test_models_info_reports_availability_and_licence(settings: Abstractive) -> None:
+    local = models_info(settings)
+    assert "available: yes (local folder)" in local
+    assert "licence:   unknown" in local
+    default = models_info(Abstractive(model=NOT_CACHED))
+    assert "available: no (hub id)" in default
+    xlsum = models_info(Abstractive())
+    assert "CC BY-NC-SA 4.0" in xlsum and "non-commercial" in xlsum
+
+
+def test_models_fetch_offline_refuses_fast(settings: Abstractive) -> None:
+    assert models_fetch(settings) == tiny_model_dir()
+    start = time.monotonic()
+    with pytest.raises(ModelUnavailableError, match="HF_HUB_OFFLINE"):
+        models_fetch(Abstractive(model=NOT_CACHED))
+    assert time.monotonic() - start < 5
