@@ -160,6 +160,23 @@ def cmd_cluster(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_models(args: argparse.Namespace) -> int:
+    from briefing.config import Abstractive
+    from briefing.summarize.abstractive import models_fetch, models_info
+
+    if (args.config and Path(args.config).exists()) or args.model is None:
+        settings = load_config(args.config).settings.summarizer.abstractive
+    else:
+        settings = Abstractive()  # no configuration (a Docker build): defaults
+    if args.model:
+        settings = settings.model_copy(update={"model": args.model})
+    if args.action == "fetch":
+        print(f"{settings.model}: {models_fetch(settings)}")
+    else:
+        print(models_info(settings))
+    return EXIT_OK
+
+
 def cmd_summarize(args: argparse.Namespace) -> int:
     from briefing.summarize import summarize_jsonl
 
@@ -231,6 +248,14 @@ def build_parser() -> argparse.ArgumentParser:
     cluster.add_argument("--input", required=True, help="JSON lines with id, title, text")
     cluster.add_argument("--output", required=True, help="JSON lines {id, story} to write")
     cluster.add_argument("--config", help="take the cluster settings from this briefing.yaml")
+    models = command("models", cmd_models, "show or download the abstractive summarization model")
+    models.add_argument(
+        "action",
+        choices=("info", "fetch"),
+        help="info: what is configured and "
+        "whether it is available here; fetch: download it into the cache",
+    )
+    models.add_argument("--model", help="a hub id or folder instead of the configured one")
     summarize = command(
         "summarize",
         cmd_summarize,

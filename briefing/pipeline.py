@@ -11,13 +11,18 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from briefing import cluster
-from briefing.config import Config
+from briefing.config import Abstractive, Config
 from briefing.digest.deliver import DeliveryReport, deliver
 from briefing.digest.render import render_digest
 from briefing.ingest import IngestReport, ingest
 from briefing.models import Article, Edition, EditionStory, Story, Summary
 from briefing.progress import track
 from briefing.store import Store, StoryHistory, utcnow
+from briefing.summarize.abstractive import (
+    AbstractiveSummarizer,
+    load_or_warn,
+    summarize_stories,
+)
 from briefing.summarize.extractive import summarize_story
 
 log = logging.getLogger(__name__)
@@ -57,7 +62,7 @@ class RunReport:
             + (f", {self.ingest.feeds_skipped} skipped" if self.ingest.feeds_skipped else ""),
             f"articles new: {self.ingest.new_articles}",
             f"stories: {self.stories}",
-            "summaries: " + ", ".join(f"{v} {k}" for k, v in self.summaries.items()),
+            "summaries: " + ", ".join(f"{v} {k}" for k, v in self.summaries.items() if v),
             f"digests {'written' if d.outbox else 'sent'}: {len(d.sent)}{where}"
             + (f", already sent: {len(d.skipped)}" if d.skipped else "")
             + (f", failed: {len(d.failed)}" if d.failed else ""),
@@ -134,7 +139,7 @@ def build_edition(
         stories = cluster.rank_stories(stories, now, list(config.settings.sections))
         stories = _cap_per_section(stories, config.settings.max_stories)
     with timer.stage("summarize"):
-        summaries, counts = summarize(config, stories)
+        summaries, counts = summarize(config, store, stories)
     edition = Edition(
         id=edition_id,
         day=now.astimezone(config.zone).date(),
@@ -195,13 +200,33 @@ def _cap_per_section(stories: list[Story], cap: int) -> list[Story]:
     return kept
 
 
-def summarize(config: Config, stories: list[Story]) -> tuple[dict[str, Summary], dict[str, int]]:
-    settings = config.settings.summarizer.extractive
-    summaries = {
-        s.id: Summary(
-            story_id=s.id,
-            key_sentences=summarize_story(s, sentences=settings.sentences, words=settings.words),
-        )
-        for s in track(stories, "summarize", len(stories))
-    }
-    return summaries, {"extractive": len(summaries)}
+def summarize(
+    config: Config, store: Store, stories: list[Story]
+) -> tuple[dict[str, Summary], dict[str, int]]:
+    """Key sentences for every story; an abstract too when the model is configured and loads."""
+    extractive = config.settings.summarizer.extractive
+    keys = [
+        (s, summarize_story(s, sentences=extractive.sentences, words=extractive.words))
+        for s in track(stories, "key sentences", len(stories))
+    ]
+    abstractive = config.settings.summarizer.abstractive
+    summarizer, reason = _summarizer(abstractive)
+    summaries, counts = summarize_stories(
+        keys, summarizer, store, abstractive, unavailable_reason=reason
+    )
+    return {s.story_id: s for s in summaries}, counts
+
+
+_loaded: dict[Abstractive, AbstractiveSummarizer] = {}
+
+
+def _summarizer(settings: Abstractive) -> tuple[AbstractiveSummarizer | None, str | None]:
+    """The model is loaded once per process (`serve` keeps it between editions); a failed
+    load is tried again at the next edition, so a model fetched meanwhile is picked up."""
+    if settings in _loaded:
+        return _loaded[settings], None
+    summarizer, reason = load_or_warn(settings)
+    if summarizer is not None:
+        _loaded.clear()  # a changed configuration replaces the old model, never adds one
+        _loaded[settings] = summarizer
+    return summarizer, reason

@@ -13,7 +13,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from tiny_model import tiny_model_dir
 
 from briefing.config import Abstractive
 from briefing.errors import ModelUnavailableError
@@ -28,6 +27,7 @@ from briefing.summarize.abstractive import (
     summary_cache_key,
 )
 from briefing.summarize.guard import check_summary
+from tests.tiny_model import tiny_model_dir
 
 torch = pytest.importorskip("torch")  # the optional [abstractive] extra
 pytest.importorskip("transformers")

@@ -72,9 +72,8 @@ Canned = Callable[[dict[str, str]], Any]
 def canned() -> Iterator[Canned]:
     """A factory: the real summarizer (tiny model) whose generation returns set outputs."""
     pytest.importorskip("transformers")
-    from tiny_model import tiny_model_dir
-
     from briefing.summarize.abstractive import AbstractiveSummarizer
+    from tests.tiny_model import tiny_model_dir
 
     class CannedSummarizer(AbstractiveSummarizer):
         outputs: dict[str, str]

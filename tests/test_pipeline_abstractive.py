@@ -1,0 +1,57 @@
+"""The abstractive stage inside a whole edition: a missing model and a (tiny) real one."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+from pathlib import Path
+
+import pytest
+import yaml
+
+from briefing.cli import main
+
+pytest.importorskip("transformers")
+
+
+def _enable(config_dir: Path, model: str) -> None:
+    path = config_dir / "briefing.yaml"
+    settings = yaml.safe_load(path.read_text(encoding="utf-8"))
+    settings["summarizer"]["abstractive"] = {
+        "enabled": True,
+        "model": model,
+        "device": "cpu",
+        "quantize": False,
+        "max_new_tokens": 12,
+        "min_new_tokens": 6,
+    }
+    path.write_text(yaml.safe_dump(settings, allow_unicode=True), encoding="utf-8")
+
+
+def test_a_missing_model_still_sends_the_edition_with_key_sentences(
+    demo_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _enable(demo_dir, "briefing-tests/not-in-any-cache")
+    assert main(["run", "--config", str(demo_dir / "briefing.yaml")]) == 0
+    captured = capsys.readouterr()
+    assert "summaries: 5 extractive, 5 unavailable" in captured.out
+    warnings = [line for line in captured.err.splitlines() if "WARNING" in line]
+    assert len(warnings) == 1 and "briefing models fetch" in warnings[0]
+    [message] = (demo_dir.parent / "var").rglob("reader@example.org.eml")
+    parsed = email.message_from_bytes(message.read_bytes(), policy=email.policy.default)
+    assert "محطة تحلية" in parsed.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+
+
+def test_a_local_model_runs_and_every_output_passes_the_guard_or_falls_back(
+    demo_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.tiny_model import tiny_model_dir
+
+    _enable(demo_dir, str(tiny_model_dir()))
+    assert main(["run", "--config", str(demo_dir / "briefing.yaml")]) == 0
+    out = capsys.readouterr().out
+    [line] = [x for x in out.splitlines() if x.startswith("summaries:")]
+    # The tiny model writes nonsense: the guard must catch every story, none slips through.
+    assert "5 extractive" in line and "5 rejected" in line, line
+    assert main(["run", "--config", str(demo_dir / "briefing.yaml")]) == 0
+    assert "5 cached" in capsys.readouterr().out  # the second run generates nothing
