@@ -3,23 +3,21 @@
 from __future__ import annotations
 
 import json
-import os
 import resource
 import sys
 from pathlib import Path
 from typing import Any
 
+from tests.shared_data import SHARED_DATA
+
 ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
 
 
 def shared_data() -> Path:
     """../shared/data or $BRIEFING_SHARED_DATA; exits with a clear message when absent."""
-    for candidate in (os.environ.get("BRIEFING_SHARED_DATA"), ROOT.parent / "shared" / "data"):
-        if candidate and (Path(candidate) / "README.md").is_file():
-            return Path(candidate)
-    sys.exit("benchmark needs the data set at ../shared/data (or set BRIEFING_SHARED_DATA)")
+    if SHARED_DATA is None:
+        sys.exit("benchmark needs the data set at ../shared/data (or set BRIEFING_SHARED_DATA)")
+    return SHARED_DATA
 
 
 def peak_rss_mb() -> float:

@@ -26,6 +26,7 @@ from briefing import cluster_eval as ev
 from briefing.cluster import cluster_labels
 from briefing.config import Cluster
 from briefing.models import Article
+from tests.shared_data import SHARED_DATA
 
 WINDOWS = ("feed_window_2018-04-01_07.jsonl", "feed_window_2018-06-01_07.jsonl")
 
@@ -82,7 +83,7 @@ def main() -> int:
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000, 50000])
     parser.add_argument("--all-pairs-max", type=int, default=10000)
     args = parser.parse_args()
-    data = ev.shared_data_dir()
+    data = SHARED_DATA
     if data is None:
         print(json.dumps({"skipped": "shared data not found (set BRIEFING_SHARED_DATA)"}))
         return 0

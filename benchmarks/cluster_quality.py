@@ -19,6 +19,7 @@ import numpy as np
 from briefing import cluster_eval as ev
 from briefing.cluster import cluster_labels
 from briefing.config import Cluster
+from tests.shared_data import SHARED_DATA
 
 
 def _grid(start: float, stop: float, step: float) -> list[float]:
@@ -27,7 +28,7 @@ def _grid(start: float, stop: float, step: float) -> list[float]:
 
 def main() -> int:
     argparse.ArgumentParser(description=__doc__.splitlines()[0]).parse_args()
-    data = ev.shared_data_dir()
+    data = SHARED_DATA
     if data is None:
         print(json.dumps({"skipped": "shared data not found (set BRIEFING_SHARED_DATA)"}))
         return 0

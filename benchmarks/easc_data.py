@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import statistics
 from collections import Counter
 from collections.abc import Sequence
@@ -13,18 +12,6 @@ from pathlib import Path
 from briefing.arabic import tokenize
 
 REPO = Path(__file__).resolve().parent.parent
-
-
-def shared_data() -> Path | None:
-    """$BRIEFING_SHARED_DATA, else the nearest `shared/data` beside the repo or an ancestor."""
-    if os.environ.get("BRIEFING_SHARED_DATA"):
-        path = Path(os.environ["BRIEFING_SHARED_DATA"])
-        return path if path.is_dir() else None
-    for folder in [REPO, *REPO.parents]:
-        candidate = folder.parent / "shared" / "data"
-        if candidate.is_dir():
-            return candidate
-    return None
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,8 +14,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from _common import emit, peak_rss_mb, shared_data
-
+from benchmarks._common import emit, peak_rss_mb, shared_data
 from briefing.config import load_config
 from briefing.pipeline import run_edition
 from tests.ant_feeds import EVAL_WINDOW, SECTION_TITLES, build_documents, feeds_yaml, load_items

@@ -17,11 +17,12 @@ import json
 import sys
 from email.utils import parsedate_to_datetime
 
-from benchmarks.easc_data import shared_data, take_budget
+from benchmarks.easc_data import take_budget
 from briefing.arabic.sentences import split_sentences
 from briefing.models import Article, Story
 from briefing.rouge import mean_f1, rouge_f1
 from briefing.summarize.extractive import summarize_story
+from tests.shared_data import SHARED_DATA
 
 
 def _article(row: dict) -> Article:
@@ -42,7 +43,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--words", type=int, default=25)
     args = parser.parse_args()
-    data = shared_data()
+    data = SHARED_DATA
     if data is None:
         print(json.dumps({"skipped": "shared data not found (set BRIEFING_SHARED_DATA)"}))
         return 0

@@ -27,12 +27,13 @@ from sumy.summarizers.lsa import LsaSummarizer
 from sumy.summarizers.luhn import LuhnSummarizer
 from sumy.summarizers.text_rank import TextRankSummarizer
 
-from benchmarks.easc_data import EascArticle, load_easc, shared_data, take_budget
+from benchmarks.easc_data import EascArticle, load_easc, take_budget
 from briefing.arabic import stem, tokenize
 from briefing.arabic.sentences import split_sentences
 from briefing.arabic.tokens import stopwords
 from briefing.rouge import RougeF1, bigrams, mean_f1, rouge2_f1_counts, rouge_f1
 from briefing.summarize.extractive import summarize_text
+from tests.shared_data import SHARED_DATA
 
 Method = Callable[[EascArticle], list[str]]  # article -> chosen sentences
 
@@ -152,7 +153,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--split", action="append", choices=["dev", "heldout"])
     args = parser.parse_args()
-    data = shared_data()
+    data = SHARED_DATA
     if data is None:
         print(json.dumps({"skipped": "shared data not found (set BRIEFING_SHARED_DATA)"}))
         return 0

@@ -16,8 +16,9 @@ import json
 import random
 import sys
 
-from benchmarks.easc_data import load_easc, ngram_f1, shared_data, take_budget
+from benchmarks.easc_data import load_easc, ngram_f1, take_budget
 from briefing.summarize.extractive import DEFAULT_WEIGHTS, Weights, candidates_of, select
+from tests.shared_data import SHARED_DATA
 
 GRID = {
     "position_decay": [0.3, 0.5, 1.0, 2.0],
@@ -33,7 +34,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--configs", type=int, default=300, help="random grid points to try")
     args = parser.parse_args()
-    data = shared_data()
+    data = SHARED_DATA
     if data is None:
         print(json.dumps({"skipped": "shared data not found (set BRIEFING_SHARED_DATA)"}))
         return 0

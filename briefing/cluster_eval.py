@@ -10,7 +10,6 @@ whole gold stories, and every article is scored under the threshold chosen on th
 from __future__ import annotations
 
 import json
-import os
 import random
 import re
 from collections import Counter, defaultdict
@@ -32,19 +31,6 @@ APRIL_WINDOW = "ant_multisource/feed_window_2018-04-01_07.jsonl"
 
 
 # --- locating and loading the shared data --------------------------------------------------
-
-
-def shared_data_dir(start: Path | None = None) -> Path | None:
-    """`$BRIEFING_SHARED_DATA`, else the nearest `shared/data` above the repository root."""
-    env = os.environ.get("BRIEFING_SHARED_DATA")
-    if env:
-        return Path(env) if Path(env).is_dir() else None
-    here = (start or Path(__file__)).resolve()
-    for folder in here.parents:
-        candidate = folder / "shared" / "data"
-        if candidate.is_dir():
-            return candidate
-    return None
 
 
 def load_window(path: Path) -> list[Article]:
