@@ -149,12 +149,16 @@ class Summarizer(Strict):
 class Smtp(Strict):
     host: str | None = None  # no host: digests go to the outbox folder
     port: int = Field(default=587, ge=1, le=65535)
-    security: Literal["starttls", "tls", "none"] = "starttls"
-    username_env: str = "BRIEFING_SMTP_USERNAME"
+    security: Literal["starttls", "tls", "none"] = "starttls"  # tls: implicit TLS (port 465)
+    ca_file: str | None = None  # a private CA bundle for the relay's certificate
+    username_env: str = "BRIEFING_SMTP_USERNAME"  # login only when both variables are set
     password_env: str = "BRIEFING_SMTP_PASSWORD"
     timeout_seconds: float = Field(default=30, gt=0)
-    concurrency: int = Field(default=4, ge=1, le=64)
-    retries: int = Field(default=3, ge=0, le=10)
+    concurrency: int = Field(default=4, ge=1, le=64)  # connections open at once
+    messages_per_connection: int = Field(default=100, ge=1)  # then reconnect (relay limits)
+    retries: int = Field(default=3, ge=0, le=10)  # per message, on 4xx and dropped connections
+    backoff_seconds: float = Field(default=2.0, ge=0, le=600)  # doubles at each retry
+    stale_after_minutes: int = Field(default=30, ge=1)  # a reservation left by a dead run
 
 
 class EmailSettings(Strict):
@@ -162,6 +166,7 @@ class EmailSettings(Strict):
     sender_name: str = "موجز الصباح"
     unsubscribe_mailto: str | None = None
     unsubscribe_url: str | None = None
+    templates: str | None = None  # a folder of digest templates, relative to briefing.yaml
 
     @field_validator("sender")
     @classmethod
