@@ -66,9 +66,11 @@ def build_message(digest: Digest, config: Config, *, now: datetime | None = None
         if email.unsubscribe_url:  # one-click (RFC 8058) needs the https address
             msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     msg["Auto-Submitted"] = "auto-generated"  # no out-of-office replies to a newsletter
-    msg.set_content(digest.text, charset="utf-8")
+    # base64 keeps both parts byte for byte what was rendered (quoted-printable would turn
+    # line ends into CRLF and back) and short-lined for relays that limit line length.
+    msg.set_content(digest.text, charset="utf-8", cte="base64")
     if digest.html is not None:
-        msg.add_alternative(digest.html, subtype="html", charset="utf-8")
+        msg.add_alternative(digest.html, subtype="html", charset="utf-8", cte="base64")
     return msg
 
 

@@ -7,6 +7,7 @@ without touching code. Autoescape is on for HTML: feed text is always text, neve
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,8 +26,11 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from briefing.config import Config, Subscriber
 from briefing.models import Digest, Edition, EditionStory
 
+log = logging.getLogger(__name__)
+
 TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "templates"
 INDEX_SIZE = 5  # how many headlines the index at the top lists
+GMAIL_CLIP_BYTES = 102_000  # Gmail hides the rest of a longer HTML body behind "View entire"
 
 _AR_MONTHS = (
     "يناير", "فبراير", "مارس", "أبريل", "مايو", "يونيو",
@@ -216,7 +220,10 @@ def render_digest(edition: Edition, subscriber: Subscriber, config: Config) -> D
     text = env.get_template("digest.txt.j2").render(**context)
     html = None
     if subscriber.format == "html":
-        html = _INLINER.inline(env.get_template("digest.html.j2").render(**context))
+        html = _INLINER.inline(env.get_template("digest.html.j2").render(**context)).rstrip()
+        html += "\n"
+        if len(html.encode()) > GMAIL_CLIP_BYTES:
+            log.warning("digest for %s is %d bytes: Gmail clips it", subscriber.email, len(html))
     return Digest(
         subscriber=subscriber.email,
         edition_id=edition.id,
