@@ -164,14 +164,30 @@ class Smtp(Strict):
 class EmailSettings(Strict):
     sender: Email = "briefing@localhost.localdomain"
     sender_name: str = "موجز الصباح"
-    unsubscribe_mailto: str | None = None
-    unsubscribe_url: str | None = None
+    # Both may contain {email}: replaced by the subscriber's address (URL-encoded), so that
+    # one-click unsubscribe (RFC 8058) knows who clicked.
+    unsubscribe_mailto: str | None = None  # mailto:unsubscribe@example.org
+    unsubscribe_url: str | None = None  # https://example.org/unsubscribe?email={email}
     templates: str | None = None  # a folder of digest templates, relative to briefing.yaml
 
     @field_validator("sender")
     @classmethod
     def _sender(cls, value: str) -> str:
         return _check_email(value)
+
+    @field_validator("unsubscribe_mailto")
+    @classmethod
+    def _mailto(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith("mailto:"):
+            raise ValueError(f"{value!r} is not a mailto: address (mailto:unsubscribe@...)")
+        return value
+
+    @field_validator("unsubscribe_url")
+    @classmethod
+    def _one_click(cls, value: str | None) -> str | None:
+        if value is not None and not (value.startswith("https://") and urlsplit(value).netloc):
+            raise ValueError(f"{value!r} is not an https:// URL (one-click unsubscribe needs one)")
+        return value
 
 
 class Settings(Strict):

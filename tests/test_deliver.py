@@ -27,9 +27,10 @@ from typing import Any
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
+from pydantic import ValidationError
 
-from briefing.config import Config, Smtp, Subscriber
-from briefing.digest.deliver import DeliveryReport, deliver, message_id
+from briefing.config import Config, EmailSettings, Smtp, Subscriber
+from briefing.digest.deliver import DeliveryReport, build_message, deliver, message_id
 from briefing.digest.render import render_digest
 from briefing.models import Digest
 from briefing.store import Store
@@ -479,3 +480,39 @@ def test_outbox_when_no_smtp_host(tmp_path: Path) -> None:
     assert all(f'href="{d.subscriber}.html"' in index for d in digests)
     first = _parse((report.outbox / "reader@example.org.eml").read_bytes())
     assert first["Subject"] == digests[0].subject
+
+
+def test_unsubscribe_links_name_the_subscriber(tmp_path: Path) -> None:
+    base = fixed_config(tmp_path)
+    links = EmailSettings(
+        sender="briefing@example.org",
+        unsubscribe_mailto="mailto:unsubscribe@example.org?subject=stop%20{email}",
+        unsubscribe_url="https://example.org/unsubscribe?who={email}",
+    )
+    config = base.model_copy(update={"settings": base.settings.model_copy(update={"email": links})})
+    digest = render_digest(fixed_edition(), Subscriber(email="a+b@example.org"), config)
+    msg = _parse(bytes(build_message(digest, config)))
+    assert msg["List-Unsubscribe"].strip() == (
+        "<mailto:unsubscribe@example.org?subject=stop%20a%2Bb@example.org>, "
+        "<https://example.org/unsubscribe?who=a%2Bb@example.org>"
+    )
+    assert 'href="https://example.org/unsubscribe?who=a%2Bb@example.org"' in (digest.html or "")
+    with pytest.raises(ValidationError, match="https://"):
+        EmailSettings(unsubscribe_url="http://example.org/unsubscribe")
+    with pytest.raises(ValidationError, match="mailto:"):
+        EmailSettings(unsubscribe_mailto="unsubscribe@example.org")
+
+
+def test_deliver_works_from_inside_a_running_event_loop(
+    tmp_path: Path, server: Controller, mailbox: Mailbox
+) -> None:
+    import asyncio
+
+    config = _config(tmp_path, server.port)
+    digests = _digests(config)
+
+    async def scheduler_job() -> DeliveryReport:
+        return _deliver(digests, config)
+
+    report = asyncio.run(scheduler_job())
+    assert len(report.sent) == len(digests) == len(mailbox.received)

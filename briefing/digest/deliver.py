@@ -17,6 +17,7 @@ import logging
 import os
 import random
 import ssl
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email.header import Header
@@ -29,6 +30,7 @@ from pathlib import Path
 import aiosmtplib
 
 from briefing.config import Config, Smtp
+from briefing.digest.render import unsubscribe_links
 from briefing.errors import DeliveryError
 from briefing.models import Digest
 from briefing.store import Store, utcnow
@@ -73,10 +75,11 @@ def build_message(digest: Digest, config: Config, *, now: datetime | None = None
     msg["Subject"] = Header(digest.subject, "utf-8")
     msg["Date"] = format_datetime(now or utcnow())
     msg["Message-ID"] = message_id(digest, domain)
-    unsubscribe = [f"<{u}>" for u in (email.unsubscribe_mailto, email.unsubscribe_url) if u]
+    mailto, url = unsubscribe_links(email, digest.subscriber)
+    unsubscribe = [f"<{u}>" for u in (mailto, url) if u]
     if unsubscribe:
         msg["List-Unsubscribe"] = ", ".join(unsubscribe)
-        if email.unsubscribe_url:  # one-click (RFC 8058) needs the https address
+        if url:  # one-click (RFC 8058) needs the https address
             msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     msg["Auto-Submitted"] = "auto-generated"  # no out-of-office replies to a newsletter
     return msg
@@ -243,7 +246,13 @@ def tls_context(smtp: Smtp) -> ssl.SSLContext | None:
 
 def send_all(digests: list[Digest], config: Config, store: Store) -> DeliveryReport:
     """Send over SMTP, each message at most once across runs."""
-    return asyncio.run(send_async(digests, config, store))
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(send_async(digests, config, store))
+    # Called from async code (a scheduler's loop): run on a loop of our own.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, send_async(digests, config, store)).result()
 
 
 async def send_async(digests: list[Digest], config: Config, store: Store) -> DeliveryReport:

@@ -15,7 +15,7 @@ from datetime import date
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 from zoneinfo import ZoneInfo
 
 import css_inline
@@ -23,7 +23,7 @@ import yaml
 from hijridate import Gregorian
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
-from briefing.config import Config, Subscriber
+from briefing.config import Config, EmailSettings, Subscriber
 from briefing.models import Digest, Edition, EditionStory
 
 log = logging.getLogger(__name__)
@@ -125,6 +125,15 @@ def clean_text(text: str) -> str:
     return _BIDI_CONTROLS.sub("", _CONTROL_CHARS.sub("", text)).strip()
 
 
+def unsubscribe_links(email: EmailSettings, address: str) -> tuple[str | None, str | None]:
+    """The subscriber's mailto and https unsubscribe addresses, {email} filled in."""
+    filled = [
+        link.replace("{email}", quote(address, safe="@")) if link else None
+        for link in (email.unsubscribe_mailto, email.unsubscribe_url)
+    ]
+    return filled[0], filled[1]
+
+
 def edition_date(day: date, language: str = "ar") -> DateLine:
     """'الأحد 29 نوفمبر 2026' and '19 جمادى الآخرة 1448 هـ' (or the English equivalents)."""
     hijri = Gregorian(day.year, day.month, day.day).to_hijri()
@@ -201,7 +210,7 @@ def render_digest(edition: Edition, subscriber: Subscriber, config: Config) -> D
     }
     dateline = edition_date(edition.day, subscriber.language)
     dateline = DateLine(gregorian=digits(dateline.gregorian), hijri=digits(dateline.hijri))
-    email = config.settings.email
+    mailto, url = unsubscribe_links(config.settings.email, subscriber.email)
     context = {
         "title": config.settings.title,
         "dateline": dateline,
@@ -213,8 +222,8 @@ def render_digest(edition: Edition, subscriber: Subscriber, config: Config) -> D
         "lang": subscriber.language,
         "digits": digits,
         "has_abstracts": any(v.abstract for v in views.values()),
-        "unsubscribe_url": safe_url(email.unsubscribe_url or ""),
-        "unsubscribe_mailto": email.unsubscribe_mailto,
+        "unsubscribe_url": safe_url(url or ""),
+        "unsubscribe_mailto": mailto,
     }
     env = environment(folder)
     text = env.get_template("digest.txt.j2").render(**context)
