@@ -516,3 +516,26 @@ def test_deliver_works_from_inside_a_running_event_loop(
 
     report = asyncio.run(scheduler_job())
     assert len(report.sent) == len(digests) == len(mailbox.received)
+
+
+def test_unreachable_relay_stops_the_run_quickly_and_leaves_everything_for_the_next(
+    tmp_path: Path,
+) -> None:
+    config = _config(tmp_path, _free_port(), retries=2, concurrency=2)  # nobody listens
+    digests = _digests(config, n=40)
+    started = time.monotonic()
+    report = _deliver(digests, config)
+    assert time.monotonic() - started < 5  # not 44 messages x 3 attempts
+    assert not report.sent and len(report.failed) == len(digests)
+    assert all("unreachable" in why or "ConnectError" in why for _, why in report.failed)
+    assert set(_statuses(config).values()) <= {"failed"}  # at most the attempted ones
+
+
+def test_starttls_required_but_not_offered_is_an_error_not_a_downgrade(
+    tmp_path: Path, server: Controller, mailbox: Mailbox
+) -> None:
+    config = _config(tmp_path, server.port, security="starttls")
+    report = _deliver(_digests(config), config)
+    assert not report.sent and len(report.failed) == 4
+    assert all("STARTTLS" in why for _, why in report.failed)
+    assert not mailbox.received

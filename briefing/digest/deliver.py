@@ -292,34 +292,29 @@ async def _send_one(digest: Digest, connection: _Connection, run: _Run) -> None:
         return
     sender = run.config.settings.email.sender
     payload = msg.as_bytes()
+    reason, connecting = "", False
     for attempt in range(smtp.retries + 1):
+        connecting = True
         try:
             client = await _connect(connection)
+            connecting = False
             await client.sendmail(sender, [digest.subscriber], payload)
             connection.used += 1
         except _Fatal as exc:
             run.fatal = str(exc)
-            _finish(run, digest, str(exc), permanent=False)
+            _finish(run, digest, run.fatal)
             return
-        except aiosmtplib.SMTPSenderRefused as exc:
-            if exc.code >= 500:
-                run.fatal = f"sender refused: {exc.code} {exc.message}"
-                _finish(run, digest, run.fatal, permanent=False)
-                return
-            reason = _transient(exc, connection)
-        except aiosmtplib.SMTPRecipientsRefused as exc:
-            refusal = exc.recipients[0]
-            reason = f"{refusal.code} {refusal.message}"
-            if refusal.code >= 500:
-                _finish(run, digest, reason, permanent=True)
-                return
-        except aiosmtplib.SMTPResponseException as exc:
-            reason = f"{exc.code} {exc.message}"
-            if exc.code >= 500:
-                _finish(run, digest, reason, permanent=True)
-                return
         except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
-            reason = _transient(exc, connection)
+            reason, verdict = _classify(exc)
+            if verdict == "fatal":
+                run.fatal = reason
+                _finish(run, digest, reason)
+                return
+            if verdict == "permanent":
+                _finish(run, digest, reason, permanent=True)
+                return
+            if verdict == "reconnect":
+                connection.drop()  # a retry opens a new session
         else:
             _finish(run, digest, None)
             return
@@ -327,38 +322,60 @@ async def _send_one(digest: Digest, connection: _Connection, run: _Run) -> None:
             delay = smtp.backoff_seconds * 2**attempt * random.uniform(0.5, 1.0)
             log.info("to %s: %s; retrying in %.2fs", digest.subscriber, reason, delay)
             await asyncio.sleep(delay)
-    _finish(run, digest, f"{reason} (after {smtp.retries + 1} attempts)", permanent=False)
+    if connecting:  # the relay itself is unreachable: the rest would only wait and fail
+        run.fatal = f"SMTP relay unreachable: {reason}"
+    _finish(run, digest, f"{reason} (after {smtp.retries + 1} attempts)")
+
+
+def _classify(exc: BaseException) -> tuple[str, str]:
+    """(reason, verdict): permanent (5xx for this recipient), fatal (the run cannot go on),
+    retry (4xx, the session is still good) or reconnect (the session is gone)."""
+    if isinstance(exc, aiosmtplib.SMTPRecipientsRefused):
+        refusal = exc.recipients[0]
+        return f"{refusal.code} {refusal.message}", (
+            "permanent" if refusal.code >= 500 else "retry"
+        )
+    if isinstance(exc, aiosmtplib.SMTPSenderRefused) and exc.code >= 500:
+        return f"sender refused: {exc.code} {exc.message}", "fatal"
+    if isinstance(exc, aiosmtplib.SMTPResponseException):
+        return f"{exc.code} {exc.message}", "permanent" if exc.code >= 500 else "retry"
+    return f"{exc.__class__.__name__}: {exc}", "reconnect"
+
+
+_CONNECTION_TROUBLE = (
+    aiosmtplib.SMTPConnectError,
+    aiosmtplib.SMTPServerDisconnected,
+    aiosmtplib.SMTPTimeoutError,
+    OSError,
+    TimeoutError,
+)
 
 
 async def _connect(connection: _Connection) -> aiosmtplib.SMTP:
-    """A ready session; refusals that no retry can cure become _Fatal."""
+    """A ready session. Refusals that no retry can cure (bad login, untrusted certificate,
+    STARTTLS or AUTH not offered, 5xx greeting) become _Fatal; the rest is retried."""
     try:
         return await connection.get()
     except aiosmtplib.SMTPAuthenticationError as exc:
         connection.drop()
         raise _Fatal(f"SMTP login refused: {exc.code} {exc.message}") from exc
-    except ssl.SSLCertVerificationError as exc:
+    except _CONNECTION_TROUBLE as exc:
         connection.drop()
-        raise _Fatal(f"SMTP certificate not trusted: {exc.verify_message}") from exc
-    except aiosmtplib.SMTPConnectError as exc:
-        connection.drop()
-        if isinstance(exc.__cause__, ssl.SSLCertVerificationError):
-            raise _Fatal(f"SMTP certificate not trusted: {exc}") from exc
+        cause = exc if isinstance(exc, ssl.SSLCertVerificationError) else exc.__cause__
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            raise _Fatal(f"SMTP certificate not trusted: {cause.verify_message}") from exc
         raise
     except aiosmtplib.SMTPResponseException as exc:
         connection.drop()
-        if exc.code >= 500:  # e.g. STARTTLS or AUTH not offered: a configuration problem
+        if exc.code >= 500:
             raise _Fatal(f"SMTP session refused: {exc.code} {exc.message}") from exc
         raise
+    except aiosmtplib.SMTPException as exc:
+        connection.drop()
+        raise _Fatal(f"SMTP session refused: {exc}") from exc
     except BaseException:
         connection.drop()
         raise
-
-
-def _transient(exc: BaseException, connection: _Connection) -> str:
-    """A dropped connection or timeout: forget the session, a retry opens a new one."""
-    connection.drop()
-    return f"{exc.__class__.__name__}: {exc}"
 
 
 def _finish(run: _Run, digest: Digest, error: str | None, *, permanent: bool = False) -> None:
