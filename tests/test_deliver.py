@@ -141,6 +141,7 @@ def test_messages_arrive_intact(tmp_path: Path, server: Controller, mailbox: Mai
     received = dict(mailbox.received)
     for digest in digests:
         msg = _parse(received[digest.subscriber])
+        assert all(not part.defects for part in msg.walk()), "well-formed MIME"
         assert msg["Subject"] == digest.subject  # Arabic, encoded and decoded back
         assert msg["To"] == digest.subscriber
         assert msg["Message-ID"] == message_id(digest, "example.org")

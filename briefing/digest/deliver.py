@@ -10,6 +10,7 @@ connections are retried with exponential backoff, 5xx replies fail that recipien
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import hashlib
 import html
@@ -20,10 +21,9 @@ import ssl
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from email import message_from_bytes
 from email.header import Header
 from email.message import Message
-from email.mime.multipart import MIMEMultipart
-from email.mime.text import MIMEText
 from email.utils import format_datetime, formataddr
 from pathlib import Path
 
@@ -55,40 +55,59 @@ def message_id(digest: Digest, domain: str) -> str:
     return f"<briefing.{digest.edition_id}.{key}@{domain}>"
 
 
-def build_message(digest: Digest, config: Config, *, now: datetime | None = None) -> Message:
-    """The MIME message: text part, HTML alternative when the subscriber gets HTML.
+def message_bytes(digest: Digest, config: Config, *, now: datetime | None = None) -> bytes:
+    """The message as sent: MIME with CRLF line ends, ready for SMTP or an .eml file.
 
-    Built with the compat32 classes: they write the same standard MIME as EmailMessage at
-    less than half the CPU, which matters at thousands of messages a morning.
+    Written out directly rather than through the email package's generator, which spent
+    half the sender's CPU on it (line by line writes, a boundary search over the body).
+    The format is fixed and small: headers, then one or two UTF-8 parts in base64. Base64
+    keeps each part byte for byte what was rendered, keeps lines short for relays that
+    limit them, and cannot contain the boundary (its alphabet has no "_").
     """
+    if not digest.subscriber.isascii():
+        raise DeliveryError(
+            f"{digest.subscriber!r} is not an ASCII address (SMTPUTF8 is not supported)"
+        )
     email = config.settings.email
     domain = email.sender.rsplit("@", 1)[1]
-    msg: Message
-    if digest.html is None:
-        msg = _utf8_part(digest.text, "plain")
-    else:
-        msg = MIMEMultipart("alternative")
-        msg.attach(_utf8_part(digest.text, "plain"))
-        msg.attach(_utf8_part(digest.html, "html"))
-    msg["From"] = formataddr((email.sender_name, email.sender), charset="utf-8")
-    msg["To"] = digest.subscriber
-    msg["Subject"] = Header(digest.subject, "utf-8")
-    msg["Date"] = format_datetime(now or utcnow())
-    msg["Message-ID"] = message_id(digest, domain)
+    headers = [
+        ("From", formataddr((email.sender_name, email.sender), charset="utf-8")),
+        ("To", digest.subscriber),
+        ("Subject", Header(digest.subject, "utf-8", header_name="Subject").encode(linesep="\r\n")),
+        ("Date", format_datetime(now or utcnow())),
+        ("Message-ID", message_id(digest, domain)),
+    ]
     mailto, url = unsubscribe_links(email, digest.subscriber)
     unsubscribe = [f"<{u}>" for u in (mailto, url) if u]
     if unsubscribe:
-        msg["List-Unsubscribe"] = ", ".join(unsubscribe)
+        headers.append(("List-Unsubscribe", ",\r\n ".join(unsubscribe)))
         if url:  # one-click (RFC 8058) needs the https address
-            msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
-    msg["Auto-Submitted"] = "auto-generated"  # no out-of-office replies to a newsletter
-    return msg
+            headers.append(("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"))
+    headers += [("Auto-Submitted", "auto-generated"), ("MIME-Version", "1.0")]
+    if digest.html is None:
+        body = _part(digest.text, "plain")
+    else:
+        boundary = f"=_briefing_{message_id(digest, domain)[10:-1].replace('@', '_')}"
+        headers.append(("Content-Type", f'multipart/alternative; boundary="{boundary}"'))
+        body = (  # a blank line ends the headers, then the parts
+            f"\r\n--{boundary}\r\n{_part(digest.text, 'plain')}"
+            f"--{boundary}\r\n{_part(digest.html, 'html')}--{boundary}--\r\n"
+        )
+    head = "".join(f"{name}: {value}\r\n" for name, value in headers)
+    return (head + body).encode("ascii")
 
 
-def _utf8_part(body: str, subtype: str) -> MIMEText:
-    # base64 keeps each part byte for byte what was rendered (quoted-printable would turn
-    # line ends into CRLF and back) and keeps lines short for relays that limit them.
-    return MIMEText(body, subtype, "utf-8")
+def _part(text: str, subtype: str) -> str:
+    encoded = base64.encodebytes(text.encode("utf-8")).decode("ascii").replace("\n", "\r\n")
+    return (
+        f'Content-Type: text/{subtype}; charset="utf-8"\r\n'
+        f"Content-Transfer-Encoding: base64\r\n\r\n{encoded}"
+    )
+
+
+def build_message(digest: Digest, config: Config, *, now: datetime | None = None) -> Message:
+    """The same message parsed back, for code that wants headers and parts as objects."""
+    return message_from_bytes(message_bytes(digest, config, now=now))
 
 
 # ---- outbox --------------------------------------------------------------------------
@@ -107,7 +126,7 @@ def write_outbox(
     folder.mkdir(parents=True, exist_ok=True)
     for digest in digests:
         name = outbox_name(digest.subscriber)
-        (folder / f"{name}.eml").write_bytes(bytes(build_message(digest, config)))
+        (folder / f"{name}.eml").write_bytes(message_bytes(digest, config))
         (folder / f"{name}.html").write_text(digest.html or text_as_html(digest.text), "utf-8")
     write_index(folder, digests)
     return DeliveryReport(sent=tuple(d.subscriber for d in digests), outbox=folder)
@@ -283,15 +302,21 @@ async def _worker(queue: asyncio.Queue[Digest], run: _Run) -> None:
 
 async def _send_one(digest: Digest, connection: _Connection, run: _Run) -> None:
     smtp = run.smtp
-    msg = build_message(digest, run.config)
+    sender = run.config.settings.email.sender
     stale = timedelta(minutes=smtp.stale_after_minutes)
     if not run.store.reserve_delivery(
-        digest.edition_id, digest.subscriber, msg["Message-ID"], stale_after=stale
+        digest.edition_id,
+        digest.subscriber,
+        message_id(digest, sender.rsplit("@", 1)[1]),
+        stale_after=stale,
     ):
         run.skipped.append(digest.subscriber)
         return
-    sender = run.config.settings.email.sender
-    payload = msg.as_bytes()
+    try:
+        payload = message_bytes(digest, run.config)
+    except DeliveryError as exc:
+        _finish(run, digest, str(exc), permanent=True)
+        return
     reason, connecting = "", False
     for attempt in range(smtp.retries + 1):
         connecting = True
