@@ -540,3 +540,27 @@ def test_starttls_required_but_not_offered_is_an_error_not_a_downgrade(
     assert not report.sent and len(report.failed) == 4
     assert all("STARTTLS" in why for _, why in report.failed)
     assert not mailbox.received
+
+
+def test_reservations_of_other_hosts_are_taken_over_only_when_stale(tmp_path: Path) -> None:
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from briefing.store import deliveries
+
+    store = Store(f"sqlite:///{tmp_path / 'briefing.db'}")
+    try:
+        hour = timedelta(hours=1)
+        assert store.reserve_delivery("e", "a@example.org", "<m>", stale_after=hour)
+        assert not store.reserve_delivery("e", "a@example.org", "<m>", stale_after=hour)
+        with store.engine.begin() as conn:  # as if a run on another machine held it
+            conn.execute(update(deliveries).values(reserved_by="elsewhere:1"))
+        assert not store.reserve_delivery("e", "a@example.org", "<m>", stale_after=hour)
+        assert store.reserve_delivery("e", "a@example.org", "<m>", stale_after=timedelta(0))
+        store.complete_delivery("e", "a@example.org")
+        assert not store.reserve_delivery("e", "a@example.org", "<m>", stale_after=timedelta(0))
+        [row] = store.delivery_rows("e")
+        assert row["status"] == "sent" and row["attempts"] == 2
+    finally:
+        store.close()
