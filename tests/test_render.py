@@ -83,6 +83,7 @@ def test_edition_date_in_gregorian_and_hijri_arabic() -> None:
     assert line.gregorian == "الأحد 29 نوفمبر 2026"
     assert line.hijri == "19 جمادى الآخرة 1448 هـ"
     assert edition_date(date(2026, 11, 29), "en").hijri.endswith("1448 AH")
+    assert edition_date(date(2100, 1, 1)).hijri == ""  # beyond hijridate's table: left out
 
 
 def test_html_is_right_to_left_with_inline_direction_on_body_and_every_table(

@@ -135,16 +135,22 @@ def unsubscribe_links(email: EmailSettings, address: str) -> tuple[str | None, s
 
 
 def edition_date(day: date, language: str = "ar") -> DateLine:
-    """'الأحد 29 نوفمبر 2026' and '19 جمادى الآخرة 1448 هـ' (or the English equivalents)."""
-    hijri = Gregorian(day.year, day.month, day.day).to_hijri()
+    """'الأحد 29 نوفمبر 2026' and '19 جمادى الآخرة 1448 هـ' (or the English equivalents).
+
+    The Hijri date is left empty outside hijridate's table (1924-2077).
+    """
+    try:
+        hijri = Gregorian(day.year, day.month, day.day).to_hijri()
+    except OverflowError:
+        hijri = None
     if language == "ar":
         return DateLine(
             gregorian=f"{_AR_DAYS[day.weekday()]} {day.day} {_AR_MONTHS[day.month - 1]} {day.year}",
-            hijri=f"{hijri.day} {hijri.month_name('ar')} {hijri.year} هـ",
+            hijri=f"{hijri.day} {hijri.month_name('ar')} {hijri.year} هـ" if hijri else "",
         )
     return DateLine(
         gregorian=f"{_EN_DAYS[day.weekday()]} {day.day} {_EN_MONTHS[day.month - 1]} {day.year}",
-        hijri=f"{hijri.day} {hijri.month_name('en')} {hijri.year} AH",
+        hijri=f"{hijri.day} {hijri.month_name('en')} {hijri.year} AH" if hijri else "",
     )
 
 
