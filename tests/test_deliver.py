@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+import logging
 import os
 import shutil
 import signal
@@ -37,6 +38,9 @@ from briefing.store import Store
 from tests.digest_fixtures import fixed_config, fixed_edition
 
 ROOT = Path(__file__).resolve().parents[1]
+# aiosmtpd logs every connection at INFO from its own thread; after a CLI test has pointed
+# the root logger at that test's (closed) captured stderr, those lines would fail to print.
+logging.getLogger("mail.log").setLevel(logging.WARNING)
 FAST = {"backoff_seconds": 0.01, "timeout_seconds": 5}
 
 
