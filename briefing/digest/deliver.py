@@ -222,10 +222,10 @@ class _Connection:
                 tls_context=self.run.tls,
                 timeout=smtp.timeout_seconds,
             )
+            self.client, self.used = client, 0  # held first, so a failed login closes it
             await client.connect()
             if self.run.credentials:
                 await client.login(*self.run.credentials)
-            self.client, self.used = client, 0
         return self.client
 
     async def close(self) -> None:
