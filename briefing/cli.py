@@ -134,19 +134,28 @@ def cmd_clean(args: argparse.Namespace) -> int:
 
 
 def cmd_preview(args: argparse.Namespace) -> int:
+    from briefing.digest.deliver import text_as_html
+    from briefing.digest.edition import load_edition
     from briefing.digest.render import render_digest
-    from briefing.pipeline import build_edition
+    from briefing.pipeline import build_edition, summarize
     from briefing.store import Store, utcnow
 
     config = load_config(args.config)
     subscriber = _subscriber(config, args.subscriber)
     store = Store(config.database_url)
     try:
-        edition, _ = build_edition(config, store, utcnow())
+        if args.edition:  # one already built: what `briefing send` would send
+            edition = load_edition(config, store, args.edition, summarize)
+        else:
+            edition, _ = build_edition(config, store, utcnow())
     finally:
         store.close()
     digest = render_digest(edition, subscriber, config)
-    Path(args.output).write_text(digest.html or digest.text, encoding="utf-8")
+    if args.output.endswith(".txt"):
+        content = digest.text
+    else:
+        content = digest.html or text_as_html(digest.text)
+    Path(args.output).write_text(content, encoding="utf-8")
     print(f"{args.output}: {len(digest.story_ids)} stories for {subscriber.email}")
     return EXIT_OK
 
@@ -164,10 +173,10 @@ def cmd_models(args: argparse.Namespace) -> int:
     from briefing.config import Abstractive
     from briefing.summarize.abstractive import models_fetch, models_info
 
-    if (args.config and Path(args.config).exists()) or args.model is None:
-        settings = load_config(args.config).settings.summarizer.abstractive
+    if args.model is not None and not Path(args.config).exists():
+        settings = Abstractive()  # a Docker build has no configuration yet: defaults
     else:
-        settings = Abstractive()  # no configuration (a Docker build): defaults
+        settings = load_config(args.config).settings.summarizer.abstractive
     if args.model:
         settings = settings.model_copy(update={"model": args.model})
     if args.action == "fetch":
@@ -185,6 +194,36 @@ def cmd_summarize(args: argparse.Namespace) -> int:
     )
     print(f"{args.output}: {count} summaries")
     return EXIT_OK
+
+
+def cmd_send(args: argparse.Namespace) -> int:
+    """Deliver an edition already built; whoever has it already is skipped."""
+    from briefing.digest.deliver import deliver
+    from briefing.digest.edition import load_edition
+    from briefing.digest.render import render_digest
+    from briefing.pipeline import EXIT_NOTHING_SENT, summarize
+    from briefing.store import Store
+
+    config = load_config(args.config)
+    store = Store(config.database_url)
+    try:
+        edition = load_edition(config, store, args.edition, summarize)
+        digests = [render_digest(edition, s, config) for s in config.subscribers]
+        report = deliver(digests, config, store)
+    finally:
+        store.close()
+    where = f" in {report.outbox}" if report.outbox else ""
+    print(f"edition {edition.id}: {len(edition.stories)} stories")
+    print(
+        f"digests {'written' if report.outbox else 'sent'}: {len(report.sent)}{where}"
+        + (f", already sent: {len(report.skipped)}" if report.skipped else "")
+        + (f", failed: {len(report.failed)}" if report.failed else "")
+    )
+    for who, why in report.failed:
+        print(f"  recipient {who}: {why}")
+    if config.subscribers and not (report.sent or report.skipped):
+        return EXIT_NOTHING_SENT
+    return EXIT_PARTIAL if report.failed else EXIT_OK
 
 
 def _subscriber(config: Config, email: str):
@@ -241,7 +280,12 @@ def build_parser() -> argparse.ArgumentParser:
         "preview", cmd_preview, "render one subscriber's digest to a file, without sending"
     )
     preview.add_argument("--subscriber", required=True, help="the subscriber's email address")
-    preview.add_argument("--output", required=True, help="HTML file to write")
+    preview.add_argument(
+        "--output", required=True, help="file to write: HTML, or the text part if it ends in .txt"
+    )
+    preview.add_argument("--edition", help="an edition already built (default: build one now)")
+    send = command("send", cmd_send, "send an edition already built (each subscriber once)")
+    send.add_argument("--edition", help="edition id, e.g. 2026-11-29 (default: the latest)")
     cluster = command(
         "cluster", cmd_cluster, "group JSON-lines articles into stories", config=False
     )

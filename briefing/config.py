@@ -212,24 +212,45 @@ class Summarizer(Strict):
 class Smtp(Strict):
     host: str | None = None  # no host: digests go to the outbox folder
     port: int = Field(default=587, ge=1, le=65535)
-    security: Literal["starttls", "tls", "none"] = "starttls"
-    username_env: str = "BRIEFING_SMTP_USERNAME"
+    security: Literal["starttls", "tls", "none"] = "starttls"  # tls: implicit TLS (port 465)
+    ca_file: str | None = None  # a private CA bundle for the relay's certificate
+    username_env: str = "BRIEFING_SMTP_USERNAME"  # login only when both variables are set
     password_env: str = "BRIEFING_SMTP_PASSWORD"
     timeout_seconds: float = Field(default=30, gt=0)
-    concurrency: int = Field(default=4, ge=1, le=64)
-    retries: int = Field(default=3, ge=0, le=10)
+    concurrency: int = Field(default=4, ge=1, le=64)  # connections open at once
+    messages_per_connection: int = Field(default=100, ge=1)  # then reconnect (relay limits)
+    retries: int = Field(default=3, ge=0, le=10)  # per message, on 4xx and dropped connections
+    backoff_seconds: float = Field(default=2.0, ge=0, le=600)  # doubles at each retry
+    stale_after_minutes: int = Field(default=30, ge=1)  # a reservation left by a dead run
 
 
 class EmailSettings(Strict):
     sender: Email = "briefing@localhost.localdomain"
     sender_name: str = "موجز الصباح"
-    unsubscribe_mailto: str | None = None
-    unsubscribe_url: str | None = None
+    # Both may contain {email}: replaced by the subscriber's address (URL-encoded), so that
+    # one-click unsubscribe (RFC 8058) knows who clicked.
+    unsubscribe_mailto: str | None = None  # mailto:unsubscribe@example.org
+    unsubscribe_url: str | None = None  # https://example.org/unsubscribe?email={email}
+    templates: str | None = None  # a folder of digest templates, relative to briefing.yaml
 
     @field_validator("sender")
     @classmethod
     def _sender(cls, value: str) -> str:
         return _check_email(value)
+
+    @field_validator("unsubscribe_mailto")
+    @classmethod
+    def _mailto(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith("mailto:"):
+            raise ValueError(f"{value!r} is not a mailto: address (mailto:unsubscribe@...)")
+        return value
+
+    @field_validator("unsubscribe_url")
+    @classmethod
+    def _one_click(cls, value: str | None) -> str | None:
+        if value is not None and not (value.startswith("https://") and urlsplit(value).netloc):
+            raise ValueError(f"{value!r} is not an https:// URL (one-click unsubscribe needs one)")
+        return value
 
 
 class Settings(Strict):

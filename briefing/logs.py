@@ -36,5 +36,13 @@ def setup_logging(fmt: str = "text", level: str = "INFO") -> None:
     root.handlers[:] = [handler]
     root.setLevel(level)
     # Libraries chatter at INFO about every request; keep their warnings only.
-    for noisy in ("httpx", "httpcore", "aiosmtplib", "apscheduler", "trafilatura", "filelock"):
+    for noisy in (
+        "httpx",
+        "httpcore",
+        "aiosmtplib",
+        "apscheduler",
+        "trafilatura",
+        "filelock",
+        "mail.log",
+    ):
         logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
@@ -38,10 +39,20 @@ class Story:
     score: float = 0.0  # ranking score: sources, freshness, feed weights
     updated: bool = False  # grew since the previous edition
 
+    @classmethod
+    def of(cls, story_id: str, articles: Sequence[Article], *, updated: bool = False) -> Story:
+        """A story in the section of its lead article."""
+        return cls(
+            id=story_id,
+            articles=tuple(articles),
+            section=_lead(articles).section,
+            updated=updated,
+        )
+
     @property
     def lead(self) -> Article:
         """The article whose headline stands for the story: the earliest from the best feed."""
-        return min(self.articles, key=lambda a: (-a.weight, a.published, a.id))
+        return _lead(self.articles)
 
     @property
     def headline(self) -> str:
@@ -56,6 +67,10 @@ class Story:
     @property
     def latest(self) -> datetime:
         return max(a.published for a in self.articles)
+
+
+def _lead(articles: Sequence[Article]) -> Article:
+    return min(articles, key=lambda a: (-a.weight, a.published, a.id))
 
 
 @dataclass(frozen=True, slots=True)

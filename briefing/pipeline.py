@@ -167,8 +167,7 @@ def cluster_window(config: Config, store: Store, now: datetime) -> list[Story]:
     for story_id, members in grouped.items():
         if max(a.published for a in members) < since:
             continue  # nothing new in this story within the edition window
-        lead = min(members, key=lambda a: (-a.weight, a.published, a.id))
-        stories.append(Story(id=story_id, articles=tuple(members), section=lead.section))
+        stories.append(Story.of(story_id, members))
     return stories
 
 

@@ -439,14 +439,49 @@ class Store:
             ).scalar()
         return json.loads(value) if value else None
 
+    def latest_edition(self) -> tuple[str, datetime] | None:
+        """The id and build time of the most recently built edition."""
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(editions.c.id, editions.c.created_at)
+                .order_by(editions.c.created_at.desc(), editions.c.id.desc())
+                .limit(1)
+            ).first()
+        return (row[0], _aware(row[1])) if row else None  # type: ignore[return-value]
+
+    def edition_created(self, edition_id: str) -> datetime | None:
+        with self.engine.connect() as conn:
+            value = conn.execute(
+                select(editions.c.created_at).where(editions.c.id == edition_id)
+            ).scalar()
+        return _aware(value)
+
+    def articles_of_stories(
+        self, story_ids: Iterable[str], *, fetched_by: datetime | None = None
+    ) -> dict[str, list[Article]]:
+        """Each story's articles, optionally only those fetched by a moment (an edition's)."""
+        ids = list(story_ids)
+        found: dict[str, list[Article]] = {}
+        with self.engine.connect() as conn:
+            for chunk in _chunks(ids, 500):
+                query = select(articles).where(articles.c.story_id.in_(chunk))
+                if fetched_by is not None:
+                    query = query.where(articles.c.fetched_at <= _naive_utc(fetched_by))
+                for row in conn.execute(
+                    query.order_by(articles.c.published, articles.c.id)
+                ).mappings():
+                    found.setdefault(row["story_id"], []).append(_article_from_row(row))
+        return found
+
     def reserve_delivery(
         self, edition_id: str, subscriber: str, message_id: str, *, stale_after: timedelta
     ) -> bool:
         """Claim the right to send this edition to this subscriber.
 
-        False when it was sent already or another run is sending it right now.
-
-        A reservation older than `stale_after` is taken over: its run died mid-send.
+        False when it was sent already, failed for good, or another run is sending it now.
+        A failed attempt is retried. A reservation is taken over when its run is gone: at
+        once when that run was a process on this host that no longer exists, else once it
+        is older than `stale_after`.
         """
         now = utcnow()
         with self.engine.begin() as conn:
@@ -466,19 +501,20 @@ class Store:
                 return True
             except IntegrityError:
                 pass
-            # Retry a failed one, or take over a stale reservation, in one conditional update
-            # so that two runs cannot both win.
+            key = (deliveries.c.edition_id == edition_id) & (deliveries.c.subscriber == subscriber)
+            holder = conn.execute(select(deliveries.c.reserved_by).where(key)).scalar()
+            takeover = (deliveries.c.status == "failed") | (
+                (deliveries.c.status == "reserved")
+                & (deliveries.c.updated_at < _naive_utc(now - stale_after))
+            )
+            if holder and holder != self.owner and _owner_is_dead(holder):
+                takeover = takeover | (
+                    (deliveries.c.status == "reserved") & (deliveries.c.reserved_by == holder)
+                )
+            # One conditional update, so that two runs cannot both win.
             taken = conn.execute(
                 update(deliveries)
-                .where(
-                    deliveries.c.edition_id == edition_id,
-                    deliveries.c.subscriber == subscriber,
-                    (deliveries.c.status == "failed")
-                    | (
-                        (deliveries.c.status == "reserved")
-                        & (deliveries.c.updated_at < _naive_utc(now - stale_after))
-                    ),
-                )
+                .where(key, takeover)
                 .values(
                     status="reserved",
                     reserved_by=self.owner,
@@ -508,6 +544,16 @@ class Store:
                 )
             )
             return {r[0]: r[1] for r in rows}
+
+    def delivery_rows(self, edition_id: str) -> list[dict[str, Any]]:
+        """Every delivery row of an edition: status, attempts, error, Message-ID."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(deliveries)
+                .where(deliveries.c.edition_id == edition_id)
+                .order_by(deliveries.c.subscriber)
+            ).mappings()
+            return [_aware_row(r) for r in rows]
 
     # ---- locks and retention -----------------------------------------------------------
 
@@ -607,11 +653,26 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cursor = dbapi_conn.cursor()
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.execute("PRAGMA journal_mode=WAL")
-    # In WAL mode NORMAL cannot corrupt the database; it skips an fsync per commit, which cost
-    # ~10 ms on each of ingest's per-feed commits (a power cut may lose the last commits).
+    # In WAL mode NORMAL still survives any crash of the application (a commit is in the
+    # WAL file); it only skips the fsync per commit (10-12 ms here), which FULL pays for
+    # power loss. Ingest commits per feed and delivery twice per message: FULL capped both.
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
+
+
+def _owner_is_dead(owner: str) -> bool:
+    """True only when `owner` ("host:pid") names a process of this host that has exited."""
+    host, _, pid = owner.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # alive, owned by someone else
+        return False
+    return False
 
 
 def _chunks(items: list[str], size: int) -> Iterator[list[str]]:

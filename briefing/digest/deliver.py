@@ -1,34 +1,41 @@
 """Delivery: MIME messages, sent once each over SMTP, or written to an outbox folder.
 
-Exactly once lives in the store: a delivery row (edition, subscriber) is reserved before a
-message is sent and completed after, so a crashed run re-started sends only what is left and
-two runs at once never both send.
+Exactly once lives in the store: a delivery row (edition, subscriber) is reserved just before
+a message is sent and completed just after, so a run that crashed and is started again sends
+only what is left, and two runs at once never both send. Within a run, a few SMTP
+connections (`smtp.concurrency`) are each reused for many messages; 4xx replies and dropped
+connections are retried with exponential backoff, 5xx replies fail that recipient only.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import hashlib
 import html
 import logging
 import os
-from dataclasses import dataclass
-from datetime import timedelta
-from email.headerregistry import Address
-from email.message import EmailMessage
-from email.utils import format_datetime
+import random
+import ssl
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from email import message_from_bytes
+from email.header import Header
+from email.message import Message
+from email.utils import format_datetime, formataddr
 from pathlib import Path
 
 import aiosmtplib
 
-from briefing.config import Config
+from briefing.config import Config, Smtp
+from briefing.digest.render import unsubscribe_links
+from briefing.errors import DeliveryError
 from briefing.models import Digest
 from briefing.store import Store, utcnow
 
 log = logging.getLogger(__name__)
-
-_STALE_RESERVATION = timedelta(minutes=30)
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,127 +46,376 @@ class DeliveryReport:
     outbox: Path | None = None
 
 
+# ---- messages ------------------------------------------------------------------------
+
+
 def message_id(digest: Digest, domain: str) -> str:
     """Stable per subscriber and edition, so a resend is recognisably the same message."""
     key = hashlib.sha256(f"{digest.edition_id}\0{digest.subscriber}".encode()).hexdigest()[:24]
     return f"<briefing.{digest.edition_id}.{key}@{domain}>"
 
 
-def build_message(digest: Digest, config: Config) -> EmailMessage:
+def message_bytes(digest: Digest, config: Config, *, now: datetime | None = None) -> bytes:
+    """The message as sent: MIME with CRLF line ends, ready for SMTP or an .eml file.
+
+    Written out directly rather than through the email package's generator, which spent
+    half the sender's CPU on it (line by line writes, a boundary search over the body).
+    The format is fixed and small: headers, then one or two UTF-8 parts in base64. Base64
+    keeps each part byte for byte what was rendered, keeps lines short for relays that
+    limit them, and cannot contain the boundary (its alphabet has no "_").
+    """
+    if not digest.subscriber.isascii():
+        raise DeliveryError(
+            f"{digest.subscriber!r} is not an ASCII address (SMTPUTF8 is not supported)"
+        )
     email = config.settings.email
     domain = email.sender.rsplit("@", 1)[1]
-    msg = EmailMessage()
-    msg["From"] = Address(display_name=email.sender_name, addr_spec=email.sender)
-    msg["To"] = digest.subscriber
-    msg["Subject"] = digest.subject
-    msg["Date"] = format_datetime(utcnow())
-    msg["Message-ID"] = message_id(digest, domain)
-    unsubscribe = [f"<{u}>" for u in (email.unsubscribe_mailto, email.unsubscribe_url) if u]
+    headers = [
+        ("From", formataddr((email.sender_name, email.sender), charset="utf-8")),
+        ("To", digest.subscriber),
+        ("Subject", Header(digest.subject, "utf-8", header_name="Subject").encode(linesep="\r\n")),
+        ("Date", format_datetime(now or utcnow())),
+        ("Message-ID", message_id(digest, domain)),
+    ]
+    mailto, url = unsubscribe_links(email, digest.subscriber)
+    unsubscribe = [f"<{u}>" for u in (mailto, url) if u]
     if unsubscribe:
-        msg["List-Unsubscribe"] = ", ".join(unsubscribe)
-        if email.unsubscribe_url:
-            msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
-    msg.set_content(digest.text, charset="utf-8")
-    if digest.html is not None:
-        msg.add_alternative(digest.html, subtype="html", charset="utf-8")
-    return msg
+        headers.append(("List-Unsubscribe", ",\r\n ".join(unsubscribe)))
+        if url:  # one-click (RFC 8058) needs the https address
+            headers.append(("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"))
+    headers += [("Auto-Submitted", "auto-generated"), ("MIME-Version", "1.0")]
+    if digest.html is None:
+        body = _part(digest.text, "plain")
+    else:
+        boundary = f"=_briefing_{message_id(digest, domain)[10:-1].replace('@', '_')}"
+        headers.append(("Content-Type", f'multipart/alternative; boundary="{boundary}"'))
+        body = (  # a blank line ends the headers, then the parts
+            f"\r\n--{boundary}\r\n{_part(digest.text, 'plain')}"
+            f"--{boundary}\r\n{_part(digest.html, 'html')}--{boundary}--\r\n"
+        )
+    head = "".join(f"{name}: {value}\r\n" for name, value in headers)
+    return (head + body).encode("ascii")
 
 
-def write_outbox(digests: list[Digest], config: Config, store: Store) -> DeliveryReport:
-    """Write each digest as an .eml file plus an index.html preview of the edition."""
+def _part(text: str, subtype: str) -> str:
+    encoded = base64.encodebytes(text.encode("utf-8")).decode("ascii").replace("\n", "\r\n")
+    return (
+        f'Content-Type: text/{subtype}; charset="utf-8"\r\n'
+        f"Content-Transfer-Encoding: base64\r\n\r\n{encoded}"
+    )
+
+
+def build_message(digest: Digest, config: Config, *, now: datetime | None = None) -> Message:
+    """The same message parsed back, for code that wants headers and parts as objects."""
+    return message_from_bytes(message_bytes(digest, config, now=now))
+
+
+# ---- outbox --------------------------------------------------------------------------
+
+
+def write_outbox(
+    digests: list[Digest], config: Config, store: Store | None = None
+) -> DeliveryReport:
+    """Write each digest as an .eml file and an .html preview, plus an index.html per edition.
+
+    Writing is idempotent (same names, same content), so no reservation is needed.
+    """
     if not digests:
         return DeliveryReport()
     folder = config.outbox_dir / digests[0].edition_id
     folder.mkdir(parents=True, exist_ok=True)
-    written = []
     for digest in digests:
-        msg = build_message(digest, config)
-        name = _safe_name(digest.subscriber)
-        (folder / f"{name}.eml").write_bytes(bytes(msg))
-        (folder / f"{name}.html").write_text(digest.html or _text_as_html(digest.text), "utf-8")
-        written.append(digest.subscriber)
-    _write_index(folder, digests)
-    return DeliveryReport(sent=tuple(written), outbox=folder)
+        name = outbox_name(digest.subscriber)
+        (folder / f"{name}.eml").write_bytes(message_bytes(digest, config))
+        (folder / f"{name}.html").write_text(digest.html or text_as_html(digest.text), "utf-8")
+    write_index(folder, digests)
+    return DeliveryReport(sent=tuple(d.subscriber for d in digests), outbox=folder)
 
 
-def _safe_name(address: str) -> str:
+def outbox_name(address: str) -> str:
     return "".join(c if c.isalnum() or c in "@._-" else "_" for c in address)
 
 
-def _text_as_html(text: str) -> str:
-    body = html.escape(text)
+def text_as_html(text: str) -> str:
+    """A text-only digest shown in a browser: escaped, right to left, wrapped."""
     return (
-        '<!DOCTYPE html><html lang="ar" dir="rtl"><meta charset="utf-8">'
-        f'<pre dir="auto">{body}</pre></html>'
+        '<!DOCTYPE html>\n<html lang="ar" dir="rtl"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1"></head>'
+        '<body dir="rtl" style="direction: rtl; text-align: right;">'
+        '<pre dir="auto" style="white-space: pre-wrap; font-family: Tahoma, sans-serif;">'
+        f"{html.escape(text)}</pre></body></html>\n"
     )
 
 
-def _write_index(folder: Path, digests: list[Digest]) -> None:
+def write_index(folder: Path, digests: list[Digest]) -> None:
+    """index.html: one row per subscriber, linking the preview and the .eml file."""
     rows = "\n".join(
-        f'<li><a href="{html.escape(_safe_name(d.subscriber))}.html">'
-        f"{html.escape(d.subscriber)}</a> — {html.escape(d.subject)} ({len(d.story_ids)})</li>"
+        "<tr>"
+        f'<td dir="ltr">{html.escape(d.subscriber)}</td>'
+        f"<td>{'HTML' if d.html is not None else 'نص'}</td>"
+        f"<td>{len(d.story_ids)}</td>"
+        f'<td><a href="{html.escape(outbox_name(d.subscriber))}.html">{html.escape(d.subject)}</a>'
+        f' · <a href="{html.escape(outbox_name(d.subscriber))}.eml">eml</a></td>'
+        "</tr>"
         for d in digests
     )
+    edition = html.escape(digests[0].edition_id)
     page = (
         '<!DOCTYPE html>\n<html lang="ar" dir="rtl"><head><meta charset="utf-8">'
-        f"<title>{html.escape(digests[0].edition_id)}</title></head>"
-        '<body style="direction: rtl; text-align: right; font-family: Tahoma, sans-serif;">'
-        f"<h1>{html.escape(digests[0].edition_id)}</h1><ul>\n{rows}\n</ul></body></html>\n"
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{edition}</title></head>"
+        '<body dir="rtl" style="direction: rtl; text-align: right; '
+        'font-family: Tahoma, sans-serif;">'
+        f"<h1>العدد {edition}</h1>"
+        '<table dir="rtl" cellpadding="6" style="border-collapse: collapse;">'
+        "<tr><th>المشترك</th><th>الصيغة</th><th>الأخبار</th><th>الرسالة</th></tr>\n"
+        f"{rows}\n</table></body></html>\n"
     )
     (folder / "index.html").write_text(page, "utf-8")
 
 
+# ---- SMTP ----------------------------------------------------------------------------
+
+
+class _Fatal(DeliveryError):
+    """The relay refuses us altogether (bad login, bad certificate, sender refused)."""
+
+
+@dataclass
+class _Run:
+    """What the workers of one send share."""
+
+    config: Config
+    store: Store
+    credentials: tuple[str, str] | None
+    tls: ssl.SSLContext | None
+    sent: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    failed: list[tuple[str, str]] = field(default_factory=list)
+    fatal: str | None = None
+
+    @property
+    def smtp(self) -> Smtp:
+        return self.config.settings.smtp
+
+
+class _Connection:
+    """One SMTP session, opened on first use and reused for up to messages_per_connection."""
+
+    def __init__(self, run: _Run) -> None:
+        self.run = run
+        self.client: aiosmtplib.SMTP | None = None
+        self.used = 0
+
+    async def get(self) -> aiosmtplib.SMTP:
+        smtp = self.run.smtp
+        if self.client is not None and (
+            self.used >= smtp.messages_per_connection or not self.client.is_connected
+        ):
+            await self.close()
+        if self.client is None:
+            client = aiosmtplib.SMTP(
+                hostname=smtp.host,
+                port=smtp.port,
+                use_tls=smtp.security == "tls",
+                start_tls=smtp.security == "starttls",  # required when chosen, never silent
+                tls_context=self.run.tls,
+                timeout=smtp.timeout_seconds,
+            )
+            self.client, self.used = client, 0  # held first, so a failed login closes it
+            await client.connect()
+            if self.run.credentials:
+                await client.login(*self.run.credentials)
+        return self.client
+
+    async def close(self) -> None:
+        """Say goodbye politely; a connection already gone is simply dropped."""
+        client, self.client = self.client, None
+        if client is not None and client.is_connected:
+            with contextlib.suppress(aiosmtplib.SMTPException, OSError):
+                await client.quit()
+        if client is not None:
+            client.close()
+
+    def drop(self) -> None:
+        client, self.client = self.client, None
+        if client is not None:
+            client.close()
+
+
+def credentials_from_env(smtp: Smtp) -> tuple[str, str] | None:
+    """The login from the environment; None (no AUTH) unless both variables are set."""
+    user, password = os.environ.get(smtp.username_env), os.environ.get(smtp.password_env)
+    if user and password:
+        return user, password
+    if user or password:
+        log.warning(
+            "SMTP login needs both %s and %s; only one is set, sending without login",
+            smtp.username_env,
+            smtp.password_env,
+        )
+    return None
+
+
+def tls_context(smtp: Smtp) -> ssl.SSLContext | None:
+    if smtp.security == "none":
+        return None
+    return ssl.create_default_context(cafile=smtp.ca_file)
+
+
 def send_all(digests: list[Digest], config: Config, store: Store) -> DeliveryReport:
     """Send over SMTP, each message at most once across runs."""
-    return asyncio.run(_send_all(digests, config, store))
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(send_async(digests, config, store))
+    # Called from async code (a scheduler's loop): run on a loop of our own.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, send_async(digests, config, store)).result()
 
 
-async def _send_all(digests: list[Digest], config: Config, store: Store) -> DeliveryReport:
+async def send_async(digests: list[Digest], config: Config, store: Store) -> DeliveryReport:
     smtp = config.settings.smtp
-    sent: list[str] = []
-    skipped: list[str] = []
-    failed: list[tuple[str, str]] = []
-    client = aiosmtplib.SMTP(
-        hostname=smtp.host,
-        port=smtp.port,
-        use_tls=smtp.security == "tls",
-        start_tls=smtp.security == "starttls",
-        timeout=smtp.timeout_seconds,
-    )
-    connected = False
+    run = _Run(config, store, credentials_from_env(smtp), tls_context(smtp))
+    queue: asyncio.Queue[Digest] = asyncio.Queue()
     for digest in digests:
-        msg = build_message(digest, config)
-        if not store.reserve_delivery(
-            digest.edition_id, digest.subscriber, msg["Message-ID"], stale_after=_STALE_RESERVATION
-        ):
-            skipped.append(digest.subscriber)
-            continue
+        queue.put_nowait(digest)
+    workers = min(smtp.concurrency, len(digests))
+    await asyncio.gather(*(_worker(queue, run) for _ in range(workers)))
+    return DeliveryReport(
+        sent=tuple(run.sent), skipped=tuple(run.skipped), failed=tuple(run.failed)
+    )
+
+
+async def _worker(queue: asyncio.Queue[Digest], run: _Run) -> None:
+    connection = _Connection(run)
+    try:
+        while not queue.empty():
+            digest = queue.get_nowait()
+            if run.fatal:  # not reserved, so the next run sends it
+                run.failed.append((digest.subscriber, run.fatal))
+                continue
+            await _send_one(digest, connection, run)
+    finally:
+        await connection.close()
+
+
+async def _send_one(digest: Digest, connection: _Connection, run: _Run) -> None:
+    smtp = run.smtp
+    sender = run.config.settings.email.sender
+    stale = timedelta(minutes=smtp.stale_after_minutes)
+    if not run.store.reserve_delivery(
+        digest.edition_id,
+        digest.subscriber,
+        message_id(digest, sender.rsplit("@", 1)[1]),
+        stale_after=stale,
+    ):
+        run.skipped.append(digest.subscriber)
+        return
+    try:
+        payload = message_bytes(digest, run.config)
+    except DeliveryError as exc:
+        _finish(run, digest, str(exc), permanent=True)
+        return
+    reason, connecting = "", False
+    for attempt in range(smtp.retries + 1):
+        connecting = True
         try:
-            if not connected:
-                await client.connect()
-                user, password = (
-                    os.environ.get(smtp.username_env),
-                    os.environ.get(smtp.password_env),
-                )
-                if user and password:
-                    await client.login(user, password)
-                connected = True
-            await client.send_message(msg)
-        except (aiosmtplib.SMTPException, OSError) as exc:
-            reason = f"{exc.__class__.__name__}: {exc}"
-            log.error("delivery to %s failed: %s", digest.subscriber, reason)
-            store.complete_delivery(digest.edition_id, digest.subscriber, error=reason)
-            failed.append((digest.subscriber, reason))
-            continue
-        store.complete_delivery(digest.edition_id, digest.subscriber)
-        sent.append(digest.subscriber)
-    if connected:
-        with contextlib.suppress(aiosmtplib.SMTPException):
-            await client.quit()
-    return DeliveryReport(sent=tuple(sent), skipped=tuple(skipped), failed=tuple(failed))
+            client = await _connect(connection)
+            connecting = False
+            await client.sendmail(sender, [digest.subscriber], payload)
+            connection.used += 1
+        except _Fatal as exc:
+            run.fatal = str(exc)
+            _finish(run, digest, run.fatal)
+            return
+        except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
+            reason, verdict = _classify(exc)
+            if verdict == "fatal":
+                run.fatal = reason
+                _finish(run, digest, reason)
+                return
+            if verdict == "permanent":
+                _finish(run, digest, reason, permanent=True)
+                return
+            if verdict == "reconnect":
+                connection.drop()  # a retry opens a new session
+        else:
+            _finish(run, digest, None)
+            return
+        if attempt < smtp.retries:
+            delay = smtp.backoff_seconds * 2**attempt * random.uniform(0.5, 1.0)
+            log.info("to %s: %s; retrying in %.2fs", digest.subscriber, reason, delay)
+            await asyncio.sleep(delay)
+    if connecting:  # the relay itself is unreachable: the rest would only wait and fail
+        run.fatal = f"SMTP relay unreachable: {reason}"
+    _finish(run, digest, f"{reason} (after {smtp.retries + 1} attempts)")
+
+
+def _classify(exc: BaseException) -> tuple[str, str]:
+    """(reason, verdict): permanent (5xx for this recipient), fatal (the run cannot go on),
+    retry (4xx, the session is still good) or reconnect (the session is gone)."""
+    if isinstance(exc, aiosmtplib.SMTPRecipientsRefused):
+        refusal = exc.recipients[0]
+        return f"{refusal.code} {refusal.message}", (
+            "permanent" if refusal.code >= 500 else "retry"
+        )
+    if isinstance(exc, aiosmtplib.SMTPSenderRefused) and exc.code >= 500:
+        return f"sender refused: {exc.code} {exc.message}", "fatal"
+    if isinstance(exc, aiosmtplib.SMTPResponseException):
+        return f"{exc.code} {exc.message}", "permanent" if exc.code >= 500 else "retry"
+    return f"{exc.__class__.__name__}: {exc}", "reconnect"
+
+
+_CONNECTION_TROUBLE = (
+    aiosmtplib.SMTPConnectError,
+    aiosmtplib.SMTPServerDisconnected,
+    aiosmtplib.SMTPTimeoutError,
+    OSError,
+    TimeoutError,
+)
+
+
+async def _connect(connection: _Connection) -> aiosmtplib.SMTP:
+    """A ready session. Refusals that no retry can cure (bad login, untrusted certificate,
+    STARTTLS or AUTH not offered, 5xx greeting) become _Fatal; the rest is retried."""
+    try:
+        return await connection.get()
+    except aiosmtplib.SMTPAuthenticationError as exc:
+        connection.drop()
+        raise _Fatal(f"SMTP login refused: {exc.code} {exc.message}") from exc
+    except _CONNECTION_TROUBLE as exc:
+        connection.drop()
+        cause = exc if isinstance(exc, ssl.SSLCertVerificationError) else exc.__cause__
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            raise _Fatal(f"SMTP certificate not trusted: {cause.verify_message}") from exc
+        raise
+    except aiosmtplib.SMTPResponseException as exc:
+        connection.drop()
+        if exc.code >= 500:
+            raise _Fatal(f"SMTP session refused: {exc.code} {exc.message}") from exc
+        raise
+    except aiosmtplib.SMTPException as exc:
+        connection.drop()
+        raise _Fatal(f"SMTP session refused: {exc}") from exc
+    except BaseException:
+        connection.drop()
+        raise
+
+
+def _finish(run: _Run, digest: Digest, error: str | None, *, permanent: bool = False) -> None:
+    run.store.complete_delivery(
+        digest.edition_id, digest.subscriber, error=error, permanent=permanent
+    )
+    if error is None:
+        run.sent.append(digest.subscriber)
+        return
+    log.error("delivery to %s failed: %s", digest.subscriber, error)
+    run.failed.append((digest.subscriber, error + (" (permanent)" if permanent else "")))
 
 
 def deliver(digests: list[Digest], config: Config, store: Store) -> DeliveryReport:
+    """SMTP when a host is configured, else the outbox folder."""
     if config.settings.smtp.host:
         return send_all(digests, config, store)
     return write_outbox(digests, config, store)

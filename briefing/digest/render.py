@@ -1,52 +1,53 @@
-"""Jinja2 rendering of the digest: right-to-left HTML with inline CSS, and plain text."""
+"""The digest, per subscriber: right-to-left HTML with inline CSS, and the same as plain text.
+
+Python prepares plain view records (what to show, already cut, counted, localised and made
+safe); the Jinja2 templates in `templates/` only lay them out, so editors can change the look
+without touching code. Autoescape is on for HTML: feed text is always text, never markup.
+"""
 
 from __future__ import annotations
 
+import logging
+import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlsplit
 from zoneinfo import ZoneInfo
 
 import css_inline
+import yaml
 from hijridate import Gregorian
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
-from briefing.config import Config, Subscriber
+from briefing.config import Config, EmailSettings, Subscriber
 from briefing.models import Digest, Edition, EditionStory
 
+log = logging.getLogger(__name__)
+
 TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "templates"
+INDEX_SIZE = 5  # how many headlines the index at the top lists
+GMAIL_CLIP_BYTES = 102_000  # Gmail hides the rest of a longer HTML body behind "View entire"
 
 _AR_MONTHS = (
     "يناير", "فبراير", "مارس", "أبريل", "مايو", "يونيو",
     "يوليو", "أغسطس", "سبتمبر", "أكتوبر", "نوفمبر", "ديسمبر",
 )  # fmt: skip
 _AR_DAYS = ("الاثنين", "الثلاثاء", "الأربعاء", "الخميس", "الجمعة", "السبت", "الأحد")
+_EN_MONTHS = (
+    "January", "February", "March", "April", "May", "June",
+    "July", "August", "September", "October", "November", "December",
+)  # fmt: skip
+_EN_DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 _EASTERN = str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩")
-
-# Interface strings; the news itself is never translated.
-STRINGS = {
-    "ar": {
-        "index": "أبرز العناوين",
-        "sources": "المصادر",
-        "n_sources": "{n} مصادر",
-        "machine": "ملخص آلي",
-        "key_points": "أهم ما ورد",
-        "updated": "محدّث",
-        "unsubscribe": "إلغاء الاشتراك",
-        "empty": "لا أخبار جديدة في أقسامك هذا الصباح.",
-    },
-    "en": {
-        "index": "Top stories",
-        "sources": "Sources",
-        "n_sources": "{n} sources",
-        "machine": "Machine-written summary",
-        "key_points": "Key points",
-        "updated": "Updated",
-        "unsubscribe": "Unsubscribe",
-        "empty": "No new stories in your sections this morning.",
-    },
-}
+# Bidi embeddings, overrides and isolates inside feed text could reorder what follows them
+# (an unclosed U+202E turns the rest of a line backwards); layout direction is ours to set.
+_BIDI_CONTROLS = re.compile("[\u202a-\u202e\u2066-\u2069]")
+_CONTROL_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_SAFE_SCHEMES = ("http", "https")
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,29 +56,146 @@ class DateLine:
     hijri: str
 
 
-def arabic_date(day: date) -> DateLine:
-    """'الأحد 29 نوفمبر 2026' and '19 جمادى الآخرة 1448 هـ'."""
-    hijri = Gregorian(day.year, day.month, day.day).to_hijri()
-    gregorian = f"{_AR_DAYS[day.weekday()]} {day.day} {_AR_MONTHS[day.month - 1]} {day.year}"
+@dataclass(frozen=True, slots=True)
+class SourceLink:
+    name: str
+    time: str  # local time of publication, digits as the subscriber wants them
+    url: str | None  # None when the feed gave a link that is not http(s)
+
+
+@dataclass(frozen=True, slots=True)
+class StoryView:
+    anchor: str
+    headline: str
+    updated: bool
+    abstract: str | None  # machine-written, shown with its label
+    key_sentences: tuple[str, ...]
+    sources_label: str  # "مصدران", "3 مصادر", or the plain label for one source
+    several_sources: bool
+    links: tuple[SourceLink, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class SectionView:
+    title: str
+    stories: tuple[StoryView, ...]
+
+
+# ---- small pure helpers --------------------------------------------------------------
+
+
+def plural_category(n: int, language: str = "ar") -> str:
+    """The CLDR plural category of n: Arabic has six, English two."""
+    if language != "ar":
+        return "one" if n == 1 else "other"
+    if n == 0:
+        return "zero"
+    if n == 1:
+        return "one"
+    if n == 2:
+        return "two"
+    if 3 <= n % 100 <= 10:
+        return "few"
+    if 11 <= n % 100 <= 99:
+        return "many"
+    return "other"
+
+
+def count_phrase(n: int, forms: dict[str, str], language: str = "ar") -> str:
+    """'مصدران', '3 مصادر', '11 مصدرًا', '100 مصدر': the noun agrees with the number."""
+    form = forms.get(plural_category(n, language)) or forms["other"]
+    return form.format(n=n)
+
+
+def eastern_digits(text: str) -> str:
+    return text.translate(_EASTERN)
+
+
+def safe_url(url: str) -> str | None:
+    """The link when it is http(s), else None: `javascript:`, `data:` and friends never link."""
+    cleaned = _CONTROL_CHARS.sub("", url).strip()
+    parts = urlsplit(cleaned)
+    if parts.scheme.lower() in _SAFE_SCHEMES and parts.netloc:
+        return cleaned
+    return None
+
+
+def clean_text(text: str) -> str:
+    """Feed text as published, minus invisible controls that could scramble the layout."""
+    return _BIDI_CONTROLS.sub("", _CONTROL_CHARS.sub("", text)).strip()
+
+
+def unsubscribe_links(email: EmailSettings, address: str) -> tuple[str | None, str | None]:
+    """The subscriber's mailto and https unsubscribe addresses, {email} filled in."""
+    filled = [
+        link.replace("{email}", quote(address, safe="@")) if link else None
+        for link in (email.unsubscribe_mailto, email.unsubscribe_url)
+    ]
+    return filled[0], filled[1]
+
+
+def edition_date(day: date, language: str = "ar") -> DateLine:
+    """'الأحد 29 نوفمبر 2026' and '19 جمادى الآخرة 1448 هـ' (or the English equivalents).
+
+    The Hijri date is left empty outside hijridate's table (1924-2077).
+    """
+    try:
+        hijri = Gregorian(day.year, day.month, day.day).to_hijri()
+    except OverflowError:
+        hijri = None
+    if language == "ar":
+        return DateLine(
+            gregorian=f"{_AR_DAYS[day.weekday()]} {day.day} {_AR_MONTHS[day.month - 1]} {day.year}",
+            hijri=f"{hijri.day} {hijri.month_name('ar')} {hijri.year} هـ" if hijri else "",
+        )
     return DateLine(
-        gregorian=gregorian, hijri=f"{hijri.day} {hijri.month_name('ar')} {hijri.year} هـ"
+        gregorian=f"{_EN_DAYS[day.weekday()]} {day.day} {_EN_MONTHS[day.month - 1]} {day.year}",
+        hijri=f"{hijri.day} {hijri.month_name('en')} {hijri.year} AH" if hijri else "",
     )
 
 
+def arabic_date(day: date) -> DateLine:
+    return edition_date(day, "ar")
+
+
+# ---- templates and strings -----------------------------------------------------------
+
+
+def templates_dir(config: Config) -> Path:
+    """`email.templates` from briefing.yaml (relative to it), else the project's templates."""
+    chosen = config.settings.email.templates
+    return (config.base_dir / chosen).resolve() if chosen else TEMPLATES_DIR
+
+
 @lru_cache(maxsize=4)
-def environment(templates_dir: Path = TEMPLATES_DIR) -> Environment:
-    env = Environment(
-        loader=FileSystemLoader(templates_dir),
+def environment(folder: Path = TEMPLATES_DIR) -> Environment:
+    return Environment(
+        loader=FileSystemLoader(folder),
         # Everything is escaped except the plain-text part, which is not HTML.
         autoescape=lambda name: not (name or "").endswith(".txt.j2"),
         undefined=StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
+        keep_trailing_newline=True,
     )
-    env.filters["local_time"] = lambda moment, zone: moment.astimezone(ZoneInfo(zone)).strftime(
-        "%H:%M"
-    )
-    return env
+
+
+@lru_cache(maxsize=4)
+def load_strings(folder: Path = TEMPLATES_DIR) -> dict[str, dict[str, Any]]:
+    path = folder / "strings.yaml"
+    if not path.is_file():
+        path = TEMPLATES_DIR / "strings.yaml"  # custom templates may keep the stock strings
+    return yaml.safe_load(path.read_text(encoding="utf-8"))
+
+
+STRINGS = load_strings()
+
+# Gmail drops <head> styles in some views: every rule is inlined, and only what cannot be
+# inlined (the dark-mode media query) stays in <head> for the clients that honour it.
+_INLINER = css_inline.CSSInliner(keep_at_rules=True, load_remote_stylesheets=False)
+
+
+# ---- the digest ----------------------------------------------------------------------
 
 
 def stories_for(edition: Edition, subscriber: Subscriber) -> list[EditionStory]:
@@ -88,48 +206,99 @@ def stories_for(edition: Edition, subscriber: Subscriber) -> list[EditionStory]:
 
 
 def render_digest(edition: Edition, subscriber: Subscriber, config: Config) -> Digest:
+    folder = templates_dir(config)
+    strings = load_strings(folder)[subscriber.language]
+    digits = _digits(subscriber)
     stories = stories_for(edition, subscriber)
-    strings = STRINGS[subscriber.language]
-    dateline = arabic_date(edition.day)
-    sections = _by_section(stories, config)
+    views = {
+        item.story.id: _story_view(item, f"story-{i}", strings, subscriber, config, digits)
+        for i, item in enumerate(stories, start=1)
+    }
+    dateline = edition_date(edition.day, subscriber.language)
+    dateline = DateLine(gregorian=digits(dateline.gregorian), hijri=digits(dateline.hijri))
+    mailto, url = unsubscribe_links(config.settings.email, subscriber.email)
     context = {
         "title": config.settings.title,
         "dateline": dateline,
-        "edition": edition,
-        "sections": sections,
-        "stories": stories,
-        "subscriber": subscriber,
+        "greeting": strings["greeting"].format(name=subscriber.name).strip(),
+        "count": digits(count_phrase(len(stories), strings["stories_today"], subscriber.language)),
+        "index": [views[item.story.id] for item in stories[:INDEX_SIZE]],
+        "sections": _sections(stories, views, config),
         "t": strings,
-        "zone": config.settings.timezone,
-        "unsubscribe_url": config.settings.email.unsubscribe_url,
-        "digits": (lambda s: str(s).translate(_EASTERN)) if subscriber.eastern_digits else str,
+        "lang": subscriber.language,
+        "digits": digits,
+        "has_abstracts": any(v.abstract for v in views.values()),
+        "unsubscribe_url": safe_url(url or ""),
+        "unsubscribe_mailto": mailto,
     }
-    env = environment()
+    env = environment(folder)
     text = env.get_template("digest.txt.j2").render(**context)
     html = None
     if subscriber.format == "html":
-        html = css_inline.inline(env.get_template("digest.html.j2").render(**context))
-    subject = f"{config.settings.title} | {dateline.gregorian}"
+        html = _INLINER.inline(env.get_template("digest.html.j2").render(**context)).rstrip()
+        html += "\n"
+        if len(html.encode()) > GMAIL_CLIP_BYTES:
+            log.warning("digest for %s is %d bytes: Gmail clips it", subscriber.email, len(html))
     return Digest(
         subscriber=subscriber.email,
         edition_id=edition.id,
-        subject=subject,
+        subject=f"{config.settings.title} | {dateline.gregorian}",
         html=html,
         text=text,
         story_ids=tuple(s.story.id for s in stories),
     )
 
 
-def _by_section(
-    stories: list[EditionStory], config: Config
-) -> list[tuple[str, list[EditionStory]]]:
+def _digits(subscriber: Subscriber) -> Callable[[object], str]:
+    if subscriber.eastern_digits:
+        return lambda value: eastern_digits(str(value))
+    return str
+
+
+def _story_view(
+    item: EditionStory,
+    anchor: str,
+    strings: dict[str, Any],
+    subscriber: Subscriber,
+    config: Config,
+    digits: Callable[[object], str],
+) -> StoryView:
+    story, summary = item.story, item.summary
+    zone = ZoneInfo(config.settings.timezone)
+    n_sources = len(story.sources)
+    several = n_sources > 1
+    label = (
+        count_phrase(n_sources, strings["sources"], subscriber.language)
+        if several
+        else strings["sources_label"]
+    )
+    links = tuple(
+        SourceLink(
+            name=clean_text(article.source),
+            time=digits(article.published.astimezone(zone).strftime("%H:%M")),
+            url=safe_url(article.url),
+        )
+        for article in sorted(story.articles, key=lambda a: (a.published, a.id))
+    )
+    return StoryView(
+        anchor=anchor,
+        headline=clean_text(story.headline),
+        updated=story.updated,
+        abstract=clean_text(summary.abstract) if summary.abstract else None,
+        key_sentences=tuple(clean_text(s.text) for s in summary.key_sentences),
+        sources_label=digits(label),
+        several_sources=several,
+        links=links,
+    )
+
+
+def _sections(
+    stories: list[EditionStory], views: dict[str, StoryView], config: Config
+) -> list[SectionView]:
+    """Stories grouped by section, sections in the order briefing.yaml lists them."""
     order = list(config.settings.sections)
-    groups: dict[str, list[EditionStory]] = {}
+    groups: dict[str, list[StoryView]] = {}
     for item in stories:
-        groups.setdefault(item.story.section, []).append(item)
+        groups.setdefault(item.story.section, []).append(views[item.story.id])
     keys = sorted(groups, key=lambda s: order.index(s) if s in order else len(order))
-    return [(config.section_title(k), groups[k]) for k in keys]
-
-
-def local_datetime(moment: datetime, zone: str) -> datetime:
-    return moment.astimezone(ZoneInfo(zone))
+    return [SectionView(title=config.section_title(k), stories=tuple(groups[k])) for k in keys]

@@ -1,0 +1,137 @@
+"""A fixed edition and configuration for the digest tests (render, golden files, delivery).
+
+The news text is invented for these tests. It mixes Arabic with Latin names, numbers and a
+percentage, so that right-to-left layout and bidi isolation have something to get wrong.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+from briefing.config import Config, EmailSettings, Settings, Smtp, Subscriber
+from briefing.models import Article, Edition, EditionStory, KeySentence, Story, Summary
+
+BUILT = datetime(2026, 11, 29, 3, 0, tzinfo=UTC)  # 06:00 in Riyadh
+
+
+def article(story: str, n: int, source: str, title: str, section: str, minutes: int) -> Article:
+    return Article(
+        id=f"{story}-{n}",
+        feed=source,
+        source=source,
+        section=section,
+        url=f"https://news.example.org/{story}/{n}",
+        title=title,
+        text=title,
+        published=BUILT - timedelta(minutes=minutes),
+    )
+
+
+def _story(
+    story_id: str,
+    section: str,
+    titles: list[tuple[str, str]],
+    sentences: list[str],
+    *,
+    abstract: str | None = None,
+    updated: bool = False,
+) -> EditionStory:
+    articles = tuple(
+        article(story_id, i, source, title, section, minutes=30 * (len(titles) - i))
+        for i, (source, title) in enumerate(titles)
+    )
+    summary = Summary(
+        story_id=story_id,
+        key_sentences=tuple(
+            KeySentence(text=s, article_id=articles[0].id, sources=(articles[0].source,))
+            for s in sentences
+        ),
+        abstract=abstract,
+        model="tiny-test-model" if abstract else None,
+    )
+    return EditionStory(
+        story=Story(id=story_id, articles=articles, section=section, updated=updated),
+        summary=summary,
+    )
+
+
+def fixed_edition() -> Edition:
+    summit = _story(
+        "summit",
+        "politics",
+        [
+            ("وكالة النخيل", "وزير الخارجية يلتقي نظيره في Geneva لبحث اتفاق COP31"),
+            ("قناة الواحة", "لقاء في جنيف بين وزيري الخارجية"),
+            ("صحيفة الساحل", "محادثات جنيف تتناول المناخ والتجارة"),
+        ],
+        [
+            "التقى وزير الخارجية نظيره في مدينة Geneva صباح الأحد لبحث مسودة اتفاق COP31.",
+            "وقال المتحدث إن الجولة الثانية ستعقد في 15 ديسمبر، وإن النص منشور على example.org.",
+        ],
+        abstract="وزيرا الخارجية بحثا في جنيف مسودة اتفاق المناخ COP31 قبل جولة 15 ديسمبر.",
+        updated=True,
+    )
+    rates = _story(
+        "rates",
+        "economy",
+        [
+            ("صحيفة الساحل", "المركزي يخفض الفائدة إلى 4.25% لأول مرة منذ عامين"),
+            ("وكالة النخيل", "خفض سعر الفائدة ربع نقطة"),
+        ],
+        ["قرر البنك المركزي خفض سعر الفائدة الرئيسي ربع نقطة مئوية إلى 4.25 في المئة."],
+    )
+    markets = _story(
+        "markets",
+        "economy",
+        [(f"مصدر {i}", f"الأسهم ترتفع بعد قرار الفائدة ({i})") for i in range(1, 12)],
+        ["ارتفع المؤشر العام 2.3 في المئة في أول جلسة بعد القرار."],
+    )
+    cup = _story(
+        "cup",
+        "sports",
+        [("الواحة الرياضية", "منتخب الواحة يتأهل إلى النهائي بهدف في الدقيقة 88")],
+        ["سجل سالم العتيبي هدف الفوز في الدقيقة 88 أمام منتخب الجبل."],
+    )
+    fair = _story(
+        "fair",
+        "culture",
+        [("Sahel Culture", "Sahel Book Fair opens with 300 publishers")],
+        ["تنطلق الدورة العاشرة من معرض الساحل للكتاب بمشاركة 300 دار نشر."],
+    )
+    return Edition(
+        id="2026-11-29",
+        day=date(2026, 11, 29),
+        created=BUILT,
+        stories=(summit, rates, markets, cup, fair),
+    )
+
+
+SUBSCRIBERS = (
+    Subscriber(email="reader@example.org", name="سارة"),
+    Subscriber(email="economy@example.org", sections=("economy",), max_stories=1),
+    Subscriber(email="text-only@example.org", format="text", eastern_digits=True),
+    Subscriber(email="english@example.org", language="en"),
+)
+
+
+def fixed_config(tmp: Path, *, smtp: Smtp | None = None) -> Config:
+    settings = Settings(
+        title="موجز الصباح",
+        timezone="Asia/Riyadh",
+        database=str(tmp / "briefing.db"),
+        outbox=str(tmp / "outbox"),
+        sections={"politics": "سياسة", "economy": "اقتصاد", "sports": "رياضة", "culture": "ثقافة"},
+        smtp=smtp or Smtp(),
+        email=EmailSettings(
+            sender="briefing@example.org",
+            sender_name="موجز الصباح",
+            unsubscribe_mailto="mailto:unsubscribe@example.org",
+            unsubscribe_url="https://example.org/unsubscribe",
+        ),
+    )
+    return Config(path=tmp / "briefing.yaml", settings=settings, feeds=(), subscribers=SUBSCRIBERS)
+
+
+def subscriber(email: str) -> Subscriber:
+    return next(s for s in SUBSCRIBERS if s.email == email)

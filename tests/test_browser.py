@@ -1,0 +1,126 @@
+"""The HTML digest in a real browser engine, at phone (360 px) and Gmail-pane (600 px) widths.
+
+Needs Debian's `chromium` (the CI script installs it, with fonts-noto-core for Arabic).
+Screenshots land in the test's temporary folder, or in $BRIEFING_SCREENSHOTS when set.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from briefing.digest.render import render_digest
+from tests import chromium
+from tests.digest_fixtures import fixed_config, fixed_edition, subscriber
+from tests.test_render import _hostile_edition
+
+pytestmark = pytest.mark.skipif(
+    not chromium.available(),
+    reason=f"needs headless Chromium at {chromium.CHROMIUM} (apt-get install chromium); absent",
+)
+
+# Everything the assertions need, measured by the page itself.
+_MEASURE = """
+(() => {
+  const style = (e) => getComputedStyle(e);
+  const width = document.documentElement.clientWidth;
+  const stories = [...document.querySelectorAll('.story')];
+  const overflowing = [...document.body.querySelectorAll('*')]
+    .filter((e) => { const r = e.getBoundingClientRect();
+                     return r.width > 0 && (r.right > width + 0.5 || r.left < -0.5); })
+    .map((e) => e.tagName + '.' + e.className);
+  // Right-to-left for real: every headline's text reaches its block's right edge.
+  const ragged = stories.map((s) => s.querySelector('.headline')).filter((h) => {
+    const range = document.createRange(); range.selectNodeContents(h);
+    const right = Math.max(...[...range.getClientRects()].map((r) => r.right));
+    return Math.abs(h.getBoundingClientRect().right - right) > 2;
+  }).map((h) => h.textContent.trim());
+  return {
+    width,
+    scrollWidth: document.documentElement.scrollWidth,
+    bodyDirection: style(document.body).direction,
+    bodyAlign: style(document.body).textAlign,
+    storyDirections: stories.map((s) => style(s).direction),
+    tableDirections: [...document.querySelectorAll('table')].map((t) => style(t).direction),
+    overflowing,
+    ragged,
+    background: style(document.querySelector('.page')).backgroundColor,
+    links: [...document.querySelectorAll('a[href]')]
+      .filter((a) => !a.getAttribute('href').startsWith('#')).map((a) => a.protocol),
+    scripts: document.scripts.length,
+  };
+})()
+"""
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[chromium.Browser]:
+    instance = chromium.Browser()
+    yield instance
+    instance.close()
+
+
+@pytest.fixture
+def shots(tmp_path: Path) -> Path:
+    chosen = os.environ.get("BRIEFING_SCREENSHOTS")
+    folder = Path(chosen) if chosen else tmp_path
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def _page(tmp_path: Path, who: str = "reader@example.org", hostile: bool = False) -> str:
+    edition = _hostile_edition() if hostile else fixed_edition()
+    digest = render_digest(edition, subscriber(who), fixed_config(tmp_path))
+    path = tmp_path / f"{who}.html"
+    path.write_text(digest.html or "", encoding="utf-8")
+    return path.as_uri()
+
+
+def _png_size(path: Path) -> tuple[int, int]:
+    data = path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    width, height = struct.unpack("!II", data[16:24])
+    return int(width), int(height)
+
+
+@pytest.mark.parametrize("width", [360, 600])
+def test_digest_reads_right_to_left_in_one_column_without_overflow(
+    browser: chromium.Browser, tmp_path: Path, shots: Path, width: int
+) -> None:
+    browser.open(_page(tmp_path), width)
+    seen = browser.evaluate(_MEASURE)
+    shot = browser.screenshot(shots / f"digest-{width}.png")
+    assert _png_size(shot)[0] == width
+    assert seen["width"] == width
+    assert seen["bodyDirection"] == "rtl" and seen["bodyAlign"] in ("right", "start")
+    assert seen["storyDirections"] == ["rtl"] * len(fixed_edition().stories)
+    assert set(seen["tableDirections"]) == {"rtl"}
+    assert seen["scrollWidth"] <= width, "the page scrolls sideways"
+    assert seen["overflowing"] == []
+    assert seen["ragged"] == [], "headlines must sit against the right edge"
+    assert browser.problems() == []
+
+
+def test_dark_mode_repaints_the_page(browser: chromium.Browser, tmp_path: Path) -> None:
+    url = _page(tmp_path)
+    browser.open(url, 360)
+    light = browser.evaluate(_MEASURE)["background"]
+    browser.open(url, 360, dark=True)
+    dark = browser.evaluate(_MEASURE)["background"]
+    channels = [int(c) for c in dark.removeprefix("rgb(").rstrip(")").split(",")[:3]]
+    assert light != dark and max(channels) < 80, (light, dark)
+
+
+def test_hostile_feed_text_runs_nothing(
+    browser: chromium.Browser, tmp_path: Path, shots: Path
+) -> None:
+    browser.open(_page(tmp_path, hostile=True), 360)
+    seen = browser.evaluate(_MEASURE)
+    browser.screenshot(shots / "hostile-360.png")
+    assert seen["scripts"] == 0
+    assert set(seen["links"]) <= {"https:", "http:", "mailto:"}
+    assert browser.problems() == []  # no alert() dialog, no error

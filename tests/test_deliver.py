@@ -1,0 +1,570 @@
+"""Delivery against a real aiosmtpd server on localhost, with a real SQLite store.
+
+Faults a real server cannot produce on demand (451 replies, a dropped connection, a crash of
+the sending process) are injected by the server's handler, never by mocking the client.
+"""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import logging
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import replace
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
+from pydantic import ValidationError
+
+from briefing.config import Config, EmailSettings, Smtp, Subscriber
+from briefing.digest.deliver import DeliveryReport, build_message, deliver, message_id
+from briefing.digest.render import render_digest
+from briefing.models import Digest
+from briefing.store import Store
+from tests.digest_fixtures import fixed_config, fixed_edition
+
+ROOT = Path(__file__).resolve().parents[1]
+# aiosmtpd logs every connection at INFO from its own thread; after a CLI test has pointed
+# the root logger at that test's (closed) captured stderr, those lines would fail to print.
+logging.getLogger("mail.log").setLevel(logging.WARNING)
+FAST = {"backoff_seconds": 0.01, "timeout_seconds": 5}
+
+
+class Mailbox:
+    """An aiosmtpd handler that records what it accepts and can misbehave on purpose."""
+
+    def __init__(self) -> None:
+        self.received: list[tuple[str, bytes]] = []
+        self.sessions: set[int] = set()
+        self.attempts: Counter[str] = Counter()
+        self.refuse: set[str] = set()  # 550 at RCPT
+        self.busy_replies = 0  # answer 451 to the first N DATA of each recipient
+        self.on_data: Callable[[Any, str], str | None] | None = None  # a fault hook
+        self.lock = threading.Lock()
+
+    async def handle_RCPT(
+        self, server: Any, session: Any, envelope: Any, address: str, options: list[str]
+    ) -> str:
+        if address in self.refuse:
+            return "550 5.1.1 no such mailbox"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        recipient = envelope.rcpt_tos[0]
+        with self.lock:
+            self.attempts[recipient] += 1
+            attempt = self.attempts[recipient]
+            self.sessions.add(id(session))
+        if self.on_data is not None:
+            reply = self.on_data(server, recipient)
+            if reply is not None:
+                return reply
+        if attempt <= self.busy_replies:
+            return "451 4.3.0 busy, try again later"
+        with self.lock:
+            self.received.append((recipient, envelope.original_content or envelope.content))
+        return "250 2.0.0 queued"
+
+    def counts(self) -> Counter[str]:
+        return Counter(rcpt for rcpt, _ in self.received)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def mailbox() -> Mailbox:
+    return Mailbox()
+
+
+@pytest.fixture
+def server(mailbox: Mailbox) -> Iterator[Controller]:
+    controller = Controller(mailbox, hostname="127.0.0.1", port=_free_port())
+    controller.start()
+    yield controller
+    controller.stop()
+
+
+def _config(tmp: Path, port: int, **smtp: Any) -> Config:
+    values = {"host": "127.0.0.1", "port": port, "security": "none", **FAST, **smtp}
+    return fixed_config(tmp, smtp=Smtp(**values))
+
+
+def _digests(config: Config, n: int = 0) -> list[Digest]:
+    """The fixed subscribers' digests, plus n more readers (copies of the first) for a batch."""
+    edition = fixed_edition()
+    digests = [render_digest(edition, s, config) for s in config.subscribers]
+    extra = [replace(digests[0], subscriber=f"reader{i:03d}@example.org") for i in range(n)]
+    return digests + extra
+
+
+def _deliver(digests: list[Digest], config: Config) -> DeliveryReport:
+    store = Store(config.database_url)
+    try:
+        return deliver(digests, config, store)
+    finally:
+        store.close()
+
+
+def _statuses(config: Config) -> dict[str, str]:
+    store = Store(config.database_url)
+    try:
+        return store.delivery_status("2026-11-29")
+    finally:
+        store.close()
+
+
+def _parse(raw: bytes) -> EmailMessage:
+    return email.message_from_bytes(raw, policy=email.policy.default)  # type: ignore[return-value]
+
+
+def test_messages_arrive_intact(tmp_path: Path, server: Controller, mailbox: Mailbox) -> None:
+    config = _config(tmp_path, server.port)
+    digests = _digests(config)
+    report = _deliver(digests, config)
+    assert sorted(report.sent) == sorted(d.subscriber for d in digests)
+    assert not report.failed and not report.skipped
+    received = dict(mailbox.received)
+    for digest in digests:
+        msg = _parse(received[digest.subscriber])
+        assert all(not part.defects for part in msg.walk()), "well-formed MIME"
+        assert msg["Subject"] == digest.subject  # Arabic, encoded and decoded back
+        assert msg["To"] == digest.subscriber
+        assert msg["Message-ID"] == message_id(digest, "example.org")
+        assert msg["Date"]
+        assert msg["List-Unsubscribe"].strip() == (  # folded after the colon: unfold
+            "<mailto:unsubscribe@example.org>, <https://example.org/unsubscribe>"
+        )
+        assert msg["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+        text_part = msg.get_body(("plain",))
+        assert text_part is not None
+        assert text_part.get_payload(decode=True) == digest.text.encode("utf-8")
+        html_part = msg.get_body(("html",))
+        if digest.html is None:
+            assert msg.get_content_type() == "text/plain"
+        else:
+            assert html_part is not None
+            assert html_part.get_payload(decode=True) == digest.html.encode("utf-8")
+    assert set(_statuses(config).values()) == {"sent"}
+
+
+def test_message_id_is_stable_per_subscriber_and_edition(tmp_path: Path) -> None:
+    config = fixed_config(tmp_path)
+    first, second = _digests(config)[:2]
+    again = render_digest(fixed_edition(), config.subscribers[0], config)
+    assert message_id(first, "example.org") == message_id(again, "example.org")
+    assert message_id(first, "example.org") != message_id(second, "example.org")
+    other_day = replace(first, edition_id="2026-11-30")
+    assert message_id(first, "example.org") != message_id(other_day, "example.org")
+
+
+def test_451_twice_then_accepted_arrives_once(
+    tmp_path: Path, server: Controller, mailbox: Mailbox
+) -> None:
+    mailbox.busy_replies = 2
+    config = _config(tmp_path, server.port, retries=3)
+    digests = _digests(config)
+    report = _deliver(digests, config)
+    assert len(report.sent) == len(digests) and not report.failed
+    assert mailbox.counts() == Counter(d.subscriber for d in digests)  # once each
+    assert set(mailbox.attempts.values()) == {3}  # two refusals, then accepted
+
+
+def test_4xx_that_outlasts_the_retries_is_retried_by_the_next_run(
+    tmp_path: Path, server: Controller, mailbox: Mailbox
+) -> None:
+    mailbox.busy_replies = 2
+    config = _config(tmp_path, server.port, retries=1)
+    digests = _digests(config)[:2]
+    first = _deliver(digests, config)
+    assert not first.sent and {who for who, _ in first.failed} == {d.subscriber for d in digests}
+    assert all("451" in why and "permanent" not in why for _, why in first.failed)
+    second = _deliver(digests, config)
+    assert sorted(second.sent) == sorted(d.subscriber for d in digests)
+    assert mailbox.counts() == Counter(d.subscriber for d in digests)
+
+
+def test_a_dropped_connection_is_retried_on_a_new_one(
+    tmp_path: Path, server: Controller, mailbox: Mailbox
+) -> None:
+    dropped: list[str] = []
+
+    def drop_once(smtp: Any, recipient: str) -> str | None:
+        if len(mailbox.received) == 3 and not dropped:
+            dropped.append(recipient)
+            smtp.transport.abort()  # no reply at all: the client sees the connection vanish
+            return "250 never seen"
+        return None
+
+    mailbox.on_data = drop_once
+    config = _config(tmp_path, server.port, concurrency=1)
+    digests = _digests(config, n=6)
+    report = _deliver(digests, config)
+    assert dropped and len(report.sent) == len(digests) and not report.failed
+    assert mailbox.counts() == Counter(d.subscriber for d in digests)
+    assert len(mailbox.sessions) == 2  # the first connection, and the one that replaced it
+
+
+def test_server_gone_mid_batch_rerun_delivers_the_rest_and_duplicates_nothing(
+    tmp_path: Path, mailbox: Mailbox
+) -> None:
+    port = _free_port()
+    first_server = Controller(mailbox, hostname="127.0.0.1", port=port)
+    first_server.start()
+
+    def crash_after_four(smtp: Any, recipient: str) -> str | None:
+        if len(mailbox.received) >= 4:
+            smtp.transport.abort()
+            threading.Thread(target=first_server.stop).start()  # and it does not come back
+            return "250 never seen"
+        return None
+
+    mailbox.on_data = crash_after_four
+    config = _config(tmp_path, port, concurrency=2, retries=1)
+    digests = _digests(config, n=10)
+    first = _deliver(digests, config)
+    assert len(first.sent) == 4 and len(first.failed) == len(digests) - 4
+    time.sleep(0.2)
+    mailbox.on_data = None
+    second_server = Controller(mailbox, hostname="127.0.0.1", port=port)
+    second_server.start()
+    try:
+        second = _deliver(digests, config)
+    finally:
+        second_server.stop()
+    assert sorted(second.skipped) == sorted(first.sent)
+    assert sorted(second.sent) == sorted(who for who, _ in first.failed)
+    assert mailbox.counts() == Counter(d.subscriber for d in digests)  # each exactly once
+    assert set(_statuses(config).values()) == {"sent"}
+
+
+def test_550_recipient_is_reported_and_the_others_delivered(
+    tmp_path: Path, server: Controller, mailbox: Mailbox
+) -> None:
+    mailbox.refuse = {"economy@example.org"}
+    config = _config(tmp_path, server.port)
+    digests = _digests(config)
+    report = _deliver(digests, config)
+    [(who, why)] = report.failed
+    assert who == "economy@example.org" and "550" in why and "permanent" in why
+    assert sorted(report.sent) == sorted(d.subscriber for d in digests if d.subscriber != who)
+    assert who not in mailbox.counts()
+    assert _statuses(config)[who] == "failed_permanent"
+    again = _deliver(digests, config)  # a permanent failure is not retried every run
+    assert who in again.skipped and not again.sent and mailbox.attempts[who] == 0
+
+
+def test_one_connection_reused_per_worker_within_the_concurrency_limit(
+    tmp_path: Path, server: Controller, mailbox: Mailbox
+) -> None:
+    config = _config(tmp_path, server.port, concurrency=3, messages_per_connection=1000)
+    digests = _digests(config, n=26)
+    report = _deliver(digests, config)
+    assert len(report.sent) == 30
+    assert 1 <= len(mailbox.sessions) <= 3
+    capped = _config(tmp_path / "capped", server.port, concurrency=1, messages_per_connection=4)
+    mailbox.sessions.clear()
+    _deliver(digests[:10], capped)
+    assert len(mailbox.sessions) == 3  # 4 + 4 + 2: relays limit messages per connection
+
+
+def test_two_concurrent_runs_never_both_send(
+    tmp_path: Path, server: Controller, mailbox: Mailbox
+) -> None:
+    mailbox.on_data = lambda smtp, recipient: time.sleep(0.002)  # type: ignore[func-returns-value]
+    config = _config(tmp_path, server.port, concurrency=2)
+    digests = _digests(config, n=36)
+    Store(config.database_url).close()  # create the tables before the race
+    start = threading.Barrier(2)
+    reports: list[DeliveryReport] = []
+
+    def run() -> None:
+        start.wait()
+        reports.append(_deliver(digests, config))
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    one, two = reports
+    assert not set(one.sent) & set(two.sent)
+    assert sorted(one.sent + two.sent) == sorted(d.subscriber for d in digests)
+    assert mailbox.counts() == Counter(d.subscriber for d in digests)
+
+
+_CHILD = textwrap.dedent(
+    """
+    import sys
+    from pathlib import Path
+    from briefing.config import Smtp, Subscriber
+    from briefing.digest.deliver import deliver
+    from briefing.digest.render import render_digest
+    from briefing.store import Store
+    from tests.digest_fixtures import fixed_config, fixed_edition
+
+    tmp, port = Path(sys.argv[1]), int(sys.argv[2])
+    smtp = Smtp(host="127.0.0.1", port=port, security="none", concurrency=1, retries=0)
+    config = fixed_config(tmp, smtp=smtp)
+    readers = [Subscriber(email=f"reader{i:03d}@example.org") for i in range(8)]
+    digests = [render_digest(fixed_edition(), s, config) for s in readers]
+    deliver(digests, config, Store(config.database_url))
+    """
+)
+
+
+def test_crash_mid_way_then_rerun_sends_only_the_rest(
+    tmp_path: Path, server: Controller, mailbox: Mailbox
+) -> None:
+    child: list[subprocess.Popen[bytes]] = []
+
+    def kill_sender_at_third(smtp: Any, recipient: str) -> str | None:
+        if len(mailbox.received) == 2:
+            os.kill(child[0].pid, signal.SIGKILL)  # mid-send: reserved, never completed
+            return "451 4.3.0 sender vanished"
+        return None
+
+    mailbox.on_data = kill_sender_at_third
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    child.append(
+        subprocess.Popen(
+            [sys.executable, "-c", _CHILD, str(tmp_path), str(server.port)], cwd=ROOT, env=env
+        )
+    )
+    assert child[0].wait(timeout=60) == -signal.SIGKILL
+    assert len(mailbox.received) == 2
+    statuses = _statuses(fixed_config(tmp_path))
+    assert sorted(statuses.values()) == ["reserved", "sent", "sent"]
+    mailbox.on_data = None
+    config = _config(tmp_path, server.port)
+    readers = [Subscriber(email=f"reader{i:03d}@example.org") for i in range(8)]
+    digests = [render_digest(fixed_edition(), s, config) for s in readers]
+    report = _deliver(digests, config)
+    assert len(report.skipped) == 2 and len(report.sent) == 6  # the dead run's reservation too
+    assert mailbox.counts() == Counter(d.subscriber for d in digests)
+
+
+# ---- TLS and login -------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    if shutil.which("openssl") is None:
+        pytest.skip("needs the openssl command to make a test certificate; absent here")
+    folder = tmp_path_factory.mktemp("tls")
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(
+        [
+            *("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2"),
+            *("-keyout", str(key), "-out", str(cert), "-subj", "/CN=127.0.0.1"),
+            *("-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    return cert, key
+
+
+def _server_tls(certificate: tuple[Path, Path]) -> Any:
+    import ssl
+
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(*certificate)
+    return context
+
+
+def test_starttls_with_login_from_environment(
+    tmp_path: Path,
+    mailbox: Mailbox,
+    certificate: tuple[Path, Path],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    logins: list[tuple[bytes, bytes]] = []
+
+    def authenticator(server: Any, session: Any, envelope: Any, mechanism: str, data: Any) -> Any:
+        assert isinstance(data, LoginPassword)
+        logins.append((data.login, data.password))
+        return AuthResult(success=data.password == b"s3cret", handled=False)
+
+    controller = Controller(
+        mailbox,
+        hostname="127.0.0.1",
+        port=_free_port(),
+        tls_context=_server_tls(certificate),
+        require_starttls=True,
+        auth_required=True,
+        authenticator=authenticator,
+    )
+    controller.start()
+    try:
+        monkeypatch.setenv("BRIEFING_SMTP_USERNAME", "briefing")
+        monkeypatch.setenv("BRIEFING_SMTP_PASSWORD", "s3cret")
+        config = _config(
+            tmp_path, controller.port, security="starttls", ca_file=str(certificate[0])
+        )
+        digests = _digests(config)
+        report = _deliver(digests, config)
+        assert len(report.sent) == len(digests) and not report.failed
+        assert logins and set(logins) == {(b"briefing", b"s3cret")}
+
+        monkeypatch.setenv("BRIEFING_SMTP_PASSWORD", "wrong")
+        bad = _config(
+            tmp_path / "bad", controller.port, security="starttls", ca_file=str(certificate[0])
+        )
+        refused = _deliver(digests, bad)
+        assert not refused.sent and len(refused.failed) == len(digests)
+        assert all("login refused" in why for _, why in refused.failed)
+        assert set(_statuses(bad).values()) <= {"failed"}  # retried by the next run
+    finally:
+        controller.stop()
+    assert mailbox.counts() == Counter(d.subscriber for d in digests)
+
+
+def test_implicit_tls(tmp_path: Path, mailbox: Mailbox, certificate: tuple[Path, Path]) -> None:
+    controller = Controller(
+        mailbox,
+        hostname="127.0.0.1",
+        port=_free_port(),
+        ssl_context=_server_tls(certificate),
+        server_hostname="127.0.0.1",
+    )
+    controller.start()
+    try:
+        config = _config(tmp_path, controller.port, security="tls", ca_file=str(certificate[0]))
+        report = _deliver(_digests(config), config)
+    finally:
+        controller.stop()
+    assert len(report.sent) == 4 and len(mailbox.received) == 4
+
+
+def test_untrusted_certificate_stops_the_run_without_sending(
+    tmp_path: Path, mailbox: Mailbox, certificate: tuple[Path, Path]
+) -> None:
+    controller = Controller(
+        mailbox, hostname="127.0.0.1", port=_free_port(), tls_context=_server_tls(certificate)
+    )
+    controller.start()
+    try:
+        config = _config(tmp_path, controller.port, security="starttls")  # system CAs only
+        report = _deliver(_digests(config), config)
+    finally:
+        controller.stop()
+    assert not report.sent and len(report.failed) == 4
+    assert all("certificate" in why for _, why in report.failed)
+    assert not mailbox.received
+
+
+def test_outbox_when_no_smtp_host(tmp_path: Path) -> None:
+    config = fixed_config(tmp_path)
+    digests = _digests(config)
+    report = _deliver(digests, config)
+    assert report.outbox == tmp_path / "outbox" / "2026-11-29"
+    assert sorted(p.name for p in report.outbox.glob("*.eml")) == sorted(
+        f"{d.subscriber}.eml" for d in digests
+    )
+    index = (report.outbox / "index.html").read_text(encoding="utf-8")
+    assert '<html lang="ar" dir="rtl">' in index
+    assert all(f'href="{d.subscriber}.html"' in index for d in digests)
+    first = _parse((report.outbox / "reader@example.org.eml").read_bytes())
+    assert first["Subject"] == digests[0].subject
+
+
+def test_unsubscribe_links_name_the_subscriber(tmp_path: Path) -> None:
+    base = fixed_config(tmp_path)
+    links = EmailSettings(
+        sender="briefing@example.org",
+        unsubscribe_mailto="mailto:unsubscribe@example.org?subject=stop%20{email}",
+        unsubscribe_url="https://example.org/unsubscribe?who={email}",
+    )
+    config = base.model_copy(update={"settings": base.settings.model_copy(update={"email": links})})
+    digest = render_digest(fixed_edition(), Subscriber(email="a+b@example.org"), config)
+    msg = _parse(bytes(build_message(digest, config)))
+    assert msg["List-Unsubscribe"].strip() == (
+        "<mailto:unsubscribe@example.org?subject=stop%20a%2Bb@example.org>, "
+        "<https://example.org/unsubscribe?who=a%2Bb@example.org>"
+    )
+    assert 'href="https://example.org/unsubscribe?who=a%2Bb@example.org"' in (digest.html or "")
+    with pytest.raises(ValidationError, match="https://"):
+        EmailSettings(unsubscribe_url="http://example.org/unsubscribe")
+    with pytest.raises(ValidationError, match="mailto:"):
+        EmailSettings(unsubscribe_mailto="unsubscribe@example.org")
+
+
+def test_deliver_works_from_inside_a_running_event_loop(
+    tmp_path: Path, server: Controller, mailbox: Mailbox
+) -> None:
+    import asyncio
+
+    config = _config(tmp_path, server.port)
+    digests = _digests(config)
+
+    async def scheduler_job() -> DeliveryReport:
+        return _deliver(digests, config)
+
+    report = asyncio.run(scheduler_job())
+    assert len(report.sent) == len(digests) == len(mailbox.received)
+
+
+def test_unreachable_relay_stops_the_run_quickly_and_leaves_everything_for_the_next(
+    tmp_path: Path,
+) -> None:
+    config = _config(tmp_path, _free_port(), retries=2, concurrency=2)  # nobody listens
+    digests = _digests(config, n=40)
+    started = time.monotonic()
+    report = _deliver(digests, config)
+    assert time.monotonic() - started < 5  # not 44 messages x 3 attempts
+    assert not report.sent and len(report.failed) == len(digests)
+    assert all("unreachable" in why or "ConnectError" in why for _, why in report.failed)
+    assert set(_statuses(config).values()) <= {"failed"}  # at most the attempted ones
+
+
+def test_starttls_required_but_not_offered_is_an_error_not_a_downgrade(
+    tmp_path: Path, server: Controller, mailbox: Mailbox
+) -> None:
+    config = _config(tmp_path, server.port, security="starttls")
+    report = _deliver(_digests(config), config)
+    assert not report.sent and len(report.failed) == 4
+    assert all("STARTTLS" in why for _, why in report.failed)
+    assert not mailbox.received
+
+
+def test_reservations_of_other_hosts_are_taken_over_only_when_stale(tmp_path: Path) -> None:
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from briefing.store import deliveries
+
+    store = Store(f"sqlite:///{tmp_path / 'briefing.db'}")
+    try:
+        hour = timedelta(hours=1)
+        assert store.reserve_delivery("e", "a@example.org", "<m>", stale_after=hour)
+        assert not store.reserve_delivery("e", "a@example.org", "<m>", stale_after=hour)
+        with store.engine.begin() as conn:  # as if a run on another machine held it
+            conn.execute(update(deliveries).values(reserved_by="elsewhere:1"))
+        assert not store.reserve_delivery("e", "a@example.org", "<m>", stale_after=hour)
+        assert store.reserve_delivery("e", "a@example.org", "<m>", stale_after=timedelta(0))
+        store.complete_delivery("e", "a@example.org")
+        assert not store.reserve_delivery("e", "a@example.org", "<m>", stale_after=timedelta(0))
+        [row] = store.delivery_rows("e")
+        assert row["status"] == "sent" and row["attempts"] == 2
+    finally:
+        store.close()

@@ -1,0 +1,85 @@
+"""`briefing send` and `briefing preview` on the embedded demo, with a real aiosmtpd server."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+from aiosmtpd.controller import Controller
+
+from briefing.cli import main
+from tests.test_deliver import Mailbox, _free_port
+
+
+@pytest.fixture
+def smtp_server() -> Iterator[tuple[Controller, Mailbox]]:
+    mailbox = Mailbox()
+    controller = Controller(mailbox, hostname="127.0.0.1", port=_free_port())
+    controller.start()
+    yield controller, mailbox
+    controller.stop()
+
+
+def _use_smtp(config_dir: Path, port: int) -> None:
+    path = config_dir / "briefing.yaml"
+    settings = yaml.safe_load(path.read_text(encoding="utf-8"))
+    settings["smtp"] = {"host": "127.0.0.1", "port": port, "security": "none"}
+    path.write_text(yaml.safe_dump(settings, allow_unicode=True, sort_keys=False), encoding="utf-8")
+
+
+def test_send_delivers_a_built_edition_once(
+    demo_dir: Path,
+    smtp_server: tuple[Controller, Mailbox],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    config = str(demo_dir / "briefing.yaml")
+    assert main(["run", "--config", config]) == 0  # builds the edition (outbox mode)
+    outbox = next((demo_dir.parent / "var" / "demo" / "outbox").iterdir())
+    written = {
+        p.stem: email.message_from_bytes(p.read_bytes(), policy=email.policy.default)
+        for p in outbox.glob("*.eml")
+    }
+    controller, mailbox = smtp_server
+    _use_smtp(demo_dir, controller.port)
+    capsys.readouterr()
+    assert main(["send", "--config", config]) == 0
+    out = capsys.readouterr().out
+    assert f"edition {outbox.name}: 5 stories" in out and "digests sent: 3" in out
+    assert mailbox.counts() == Counter(list(written))
+    for who, raw in mailbox.received:  # the same digest the run wrote, rebuilt from the store
+        sent = email.message_from_bytes(raw, policy=email.policy.default)
+        assert sent["Message-ID"] == written[who]["Message-ID"]
+        assert sent.get_body(("plain",)).get_content() == (  # type: ignore[union-attr]
+            written[who].get_body(("plain",)).get_content()  # type: ignore[union-attr]
+        )
+    assert main(["send", "--config", config, "--edition", outbox.name]) == 0
+    assert "digests sent: 0, already sent: 3" in capsys.readouterr().out
+    assert mailbox.counts() == Counter(list(written))  # nobody got it twice
+
+
+def test_send_names_a_missing_edition(demo_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = str(demo_dir / "briefing.yaml")
+    assert main(["send", "--config", config]) == 1
+    assert "no edition has been built yet" in capsys.readouterr().err
+    assert main(["run", "--config", config]) == 0
+    assert main(["send", "--config", config, "--edition", "1999-01-01"]) == 1
+    assert "no edition '1999-01-01'" in capsys.readouterr().err
+
+
+def test_preview_of_a_built_edition_as_html_and_text(demo_dir: Path) -> None:
+    config = str(demo_dir / "briefing.yaml")
+    assert main(["run", "--config", config]) == 0
+    edition = next((demo_dir.parent / "var" / "demo" / "outbox").iterdir()).name
+    html_file, text_file = demo_dir.parent / "p.html", demo_dir.parent / "p.txt"
+    args = ["preview", "--config", config, "--subscriber", "economy@example.org"]
+    assert main([*args, "--edition", edition, "--output", str(html_file)]) == 0
+    assert main([*args, "--edition", edition, "--output", str(text_file)]) == 0
+    page, text = html_file.read_text(encoding="utf-8"), text_file.read_text(encoding="utf-8")
+    assert page.startswith("<!DOCTYPE html>") and '<html lang="ar" dir="rtl">' in page
+    assert "== اقتصاد ==" in text and "<" not in text
+    assert "== سياسة ==" not in text  # the subscriber's sections only

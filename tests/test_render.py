@@ -1,0 +1,235 @@
+"""The rendered digest: right-to-left HTML, the plain-text twin, counts, dates, safety."""
+
+from __future__ import annotations
+
+import html as htmllib
+import re
+from dataclasses import replace
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+
+from briefing.digest.render import (
+    count_phrase,
+    edition_date,
+    load_strings,
+    plural_category,
+    render_digest,
+    safe_url,
+)
+from briefing.models import Digest, Edition
+from tests.digest_fixtures import fixed_config, fixed_edition, subscriber
+
+
+def _render(tmp_path: Path, email: str, edition: Edition | None = None) -> Digest:
+    return render_digest(edition or fixed_edition(), subscriber(email), fixed_config(tmp_path))
+
+
+class _Tags(HTMLParser):
+    """Every start tag with its attributes, and the text, as a browser would parse them."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.tags: list[tuple[str, dict[str, str | None]]] = []
+        self.text: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append((tag, dict(attrs)))
+
+    def handle_data(self, data: str) -> None:
+        self.text.append(data)
+
+
+def _parse(page: str) -> _Tags:
+    parser = _Tags()
+    parser.feed(page)
+    return parser
+
+
+@pytest.mark.parametrize(
+    ("n", "expected"),
+    [
+        (1, "مصدر واحد"),
+        (2, "مصدران"),
+        (3, "3 مصادر"),
+        (10, "10 مصادر"),
+        (11, "11 مصدرًا"),
+        (99, "99 مصدرًا"),
+        (100, "100 مصدر"),
+        (102, "102 مصدر"),
+        (103, "103 مصادر"),
+        (111, "111 مصدرًا"),
+    ],
+)
+def test_number_of_sources_agrees_in_arabic(n: int, expected: str) -> None:
+    assert count_phrase(n, load_strings()["ar"]["sources"]) == expected
+
+
+def test_english_plural_has_two_forms() -> None:
+    forms = load_strings()["en"]["sources"]
+    assert [count_phrase(n, forms, "en") for n in (1, 2, 11)] == [
+        "1 source",
+        "2 sources",
+        "11 sources",
+    ]
+    assert plural_category(2, "en") == "other"
+
+
+def test_edition_date_in_gregorian_and_hijri_arabic() -> None:
+    from datetime import date
+
+    line = edition_date(date(2026, 11, 29))
+    assert line.gregorian == "الأحد 29 نوفمبر 2026"
+    assert line.hijri == "19 جمادى الآخرة 1448 هـ"
+    assert edition_date(date(2026, 11, 29), "en").hijri.endswith("1448 AH")
+    assert edition_date(date(2100, 1, 1)).hijri == ""  # beyond hijridate's table: left out
+
+
+def test_html_is_right_to_left_with_inline_direction_on_body_and_every_table(
+    tmp_path: Path,
+) -> None:
+    page = _render(tmp_path, "reader@example.org").html
+    assert page is not None
+    assert '<html lang="ar" dir="rtl">' in page
+    parsed = _parse(page)
+    inline = {tag: attrs.get("style") or "" for tag, attrs in parsed.tags if tag in ("body",)}
+    assert "direction: rtl" in inline["body"] and "text-align: right" in inline["body"]
+    tables = [attrs for tag, attrs in parsed.tags if tag == "table"]
+    assert tables, "the layout is table-based for Outlook and Gmail"
+    for attrs in tables:
+        assert attrs.get("dir") == "rtl"
+        assert "direction: rtl" in (attrs.get("style") or "")
+        assert "text-align: right" in (attrs.get("style") or "")
+    # Gmail drops <head> styles: only the dark-mode media query may stay there.
+    head_css = re.findall(r"<style>(.*?)</style>", page, re.S)
+    assert all(css.strip().startswith("@media (prefers-color-scheme: dark)") for css in head_css)
+    assert 'name="color-scheme" content="light dark"' in page
+    # Mixed Arabic/Latin text is isolated: every headline and key sentence has dir="auto".
+    assert page.count('<span dir="auto">') >= len(fixed_edition().stories)
+
+
+def test_no_fixed_width_wider_than_a_phone(tmp_path: Path) -> None:
+    page = _render(tmp_path, "reader@example.org").html or ""
+    widths = [int(w) for w in re.findall(r"(?<![-\w])width:\s*(\d+)px", page)]
+    assert all(w <= 360 for w in widths), widths
+    assert "max-width: 600px" in page
+
+
+def test_content_header_index_sections_sources_and_markers(tmp_path: Path) -> None:
+    digest = _render(tmp_path, "reader@example.org")
+    text = digest.text
+    assert "الأحد 29 نوفمبر 2026 · 19 جمادى الآخرة 1448 هـ" in text
+    assert digest.subject == "موجز الصباح | الأحد 29 نوفمبر 2026"
+    index = text.split("أبرز العناوين:")[1].split("==")[0]
+    assert [line.split(". ", 1)[0] for line in index.strip().splitlines()] == [
+        "1",
+        "2",
+        "3",
+        "4",
+        "5",
+    ]
+    sections = re.findall(r"^== (.+) ==$", text, re.M)
+    assert sections == ["سياسة", "اقتصاد", "رياضة", "ثقافة"]  # the order of briefing.yaml
+    assert "3 مصادر:" in text and "مصدران:" in text and "11 مصدرًا:" in text
+    assert "المصدر:" in text  # a story from one source says so, without a number
+    assert text.count("[محدّث]") == 1  # only the story that grew since the last edition
+    assert text.count("[ملخص آلي]") == 1  # the one abstract, marked as machine-written
+    assert "https://news.example.org/summit/0" in text
+    assert "(04:30)" in text  # 01:30 UTC: publication time in the edition's zone (Asia/Riyadh)
+
+
+def test_text_part_carries_the_same_content_as_html(tmp_path: Path) -> None:
+    digest = _render(tmp_path, "reader@example.org")
+    page = htmllib.unescape(digest.html or "")
+    for item in fixed_edition().stories:
+        pieces = [item.story.headline, *(s.text for s in item.summary.key_sentences)]
+        pieces += [a.source for a in item.story.articles] + [a.url for a in item.story.articles]
+        if item.summary.abstract:
+            pieces.append(item.summary.abstract)
+        for piece in pieces:
+            assert piece in page, piece
+            assert piece in digest.text, piece
+
+
+def test_subscriber_sections_max_stories_and_text_only(tmp_path: Path) -> None:
+    economy = _render(tmp_path, "economy@example.org")
+    assert economy.story_ids == ("rates",)
+    assert "== اقتصاد ==" in economy.text and "سياسة" not in economy.text
+    text_only = _render(tmp_path, "text-only@example.org")
+    assert text_only.html is None and len(text_only.story_ids) == 5
+
+
+def test_eastern_digits_change_interface_numbers_not_the_news(tmp_path: Path) -> None:
+    text = _render(tmp_path, "text-only@example.org").text
+    assert "الأحد ٢٩ نوفمبر ٢٠٢٦ · ١٩ جمادى الآخرة ١٤٤٨ هـ" in text
+    assert "٣ مصادر:" in text and "١١ مصدرًا:" in text and "(٠٤:٣٠)" in text
+    assert "\n١. " in text
+    assert "4.25%" in text  # the headline as published
+
+
+def test_english_interface_strings(tmp_path: Path) -> None:
+    digest = _render(tmp_path, "english@example.org")
+    assert "Top stories:" in digest.text and "3 sources:" in digest.text
+    assert "[Machine-written summary]" in digest.text
+    assert "Sunday 29 November 2026" in digest.subject
+    assert "وزير الخارجية يلتقي" in digest.text  # the news is never translated
+
+
+def test_empty_digest_says_so(tmp_path: Path) -> None:
+    empty = replace(fixed_edition(), stories=())
+    digest = _render(tmp_path, "reader@example.org", empty)
+    assert "لا أخبار جديدة في أقسامك هذا الصباح." in digest.text
+    assert "لا أخبار جديدة" in (digest.html or "")
+
+
+def _hostile_edition() -> Edition:
+    edition = fixed_edition()
+    first = edition.stories[0]
+    lead = first.story.articles[0]
+    hostile = replace(
+        lead,
+        title='عاجل <script>alert("x")</script> خبر',
+        source='<img src=x onerror="alert(1)">وكالة',
+        url="javascript:alert(document.cookie)",
+    )
+    story = replace(first.story, articles=(hostile, *first.story.articles[1:]))
+    summary = replace(
+        first.summary,
+        abstract='ملخص <img src=x onerror=alert(2)> <a href="javascript:alert(3)">هنا</a>',
+        key_sentences=(replace(first.summary.key_sentences[0], text="جملة\u202e معكوسة <b>و</b>"),),
+    )
+    return replace(edition, stories=(replace(first, story=story, summary=summary),))
+
+
+def test_feed_markup_and_javascript_links_never_reach_the_email_live(tmp_path: Path) -> None:
+    digest = _render(tmp_path, "reader@example.org", _hostile_edition())
+    parsed = _parse(digest.html or "")
+    tags = {tag for tag, _ in parsed.tags}
+    assert not tags & {"script", "img", "b", "iframe", "object"}
+    for tag, attrs in parsed.tags:
+        assert not any(name.startswith("on") for name in attrs), (tag, attrs)
+        for name in ("href", "src"):
+            value = (attrs.get(name) or "").strip().lower()
+            assert not value.startswith(("javascript:", "data:", "vbscript:")), (tag, attrs)
+    shown = "".join(parsed.text)
+    assert '<script>alert("x")</script>' in shown  # escaped: readers see the text as text
+    assert "javascript:alert(document.cookie)" not in digest.text  # the bad link is dropped
+    assert "\u202e" not in shown and "\u202e" not in digest.text  # no bidi override leaks
+
+
+@pytest.mark.parametrize(
+    ("url", "safe"),
+    [
+        ("https://example.org/a?b=1", True),
+        ("http://example.org/", True),
+        ("javascript:alert(1)", False),
+        (" JaVaScRiPt:alert(1)", False),
+        ("java\tscript:alert(1)", False),
+        ("data:text/html,<script>x</script>", False),
+        ("//example.org/x", False),
+        ("file:///etc/passwd", False),
+    ],
+)
+def test_only_http_links_survive(url: str, safe: bool) -> None:
+    assert (safe_url(url) is not None) == safe
