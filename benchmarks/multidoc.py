@@ -15,28 +15,14 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from email.utils import parsedate_to_datetime
 
 from benchmarks.easc_data import take_budget
 from briefing.arabic.sentences import split_sentences
-from briefing.models import Article, Story
+from briefing.cluster import article_from_record
+from briefing.models import Story
 from briefing.rouge import mean_f1, rouge_f1
 from briefing.summarize.extractive import summarize_story
 from tests.shared_data import SHARED_DATA
-
-
-def _article(row: dict) -> Article:
-    return Article(
-        id=row["docno"],
-        feed=row["source"],
-        source=row["source"],
-        section=row["category"],
-        url=row["url"],
-        title=row["title"] or "",
-        text=row["text"] or "",
-        published=parsedate_to_datetime(row["pub_time"]),
-        description=row["abstract"] or "",
-    )
 
 
 def main() -> int:
@@ -57,7 +43,9 @@ def main() -> int:
     for label in labels["stories"]:
         members = [rows[d] for d in label["docnos"]]
         references = [r["abstract"] for r in members if r["source"] == "BBC" and r["abstract"]]
-        others = [_article(r) for r in members if r["source"] != "BBC" and (r["text"] or "")]
+        others = [
+            article_from_record(r, 0) for r in members if r["source"] != "BBC" and (r["text"] or "")
+        ]
         if not references or not others:
             continue
         stories += 1

@@ -201,7 +201,7 @@ def cmd_send(args: argparse.Namespace) -> int:
     from briefing.digest.deliver import deliver
     from briefing.digest.edition import load_edition
     from briefing.digest.render import render_digest
-    from briefing.pipeline import EXIT_NOTHING_SENT, summarize
+    from briefing.pipeline import summarize
     from briefing.store import Store
 
     config = load_config(args.config)
@@ -212,18 +212,9 @@ def cmd_send(args: argparse.Namespace) -> int:
         report = deliver(digests, config, store)
     finally:
         store.close()
-    where = f" in {report.outbox}" if report.outbox else ""
     print(f"edition {edition.id}: {len(edition.stories)} stories")
-    print(
-        f"digests {'written' if report.outbox else 'sent'}: {len(report.sent)}{where}"
-        + (f", already sent: {len(report.skipped)}" if report.skipped else "")
-        + (f", failed: {len(report.failed)}" if report.failed else "")
-    )
-    for who, why in report.failed:
-        print(f"  recipient {who}: {why}")
-    if config.subscribers and not (report.sent or report.skipped):
-        return EXIT_NOTHING_SENT
-    return EXIT_PARTIAL if report.failed else EXIT_OK
+    print("\n".join(report.lines()))
+    return report.exit_code(len(config.subscribers))
 
 
 def _subscriber(config: Config, email: str):

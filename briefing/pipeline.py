@@ -45,17 +45,14 @@ class RunReport:
     @property
     def exit_code(self) -> int:
         """0 all went well, 1 partial (a feed or recipient failed), 3 nothing could be sent."""
-        delivered = len(self.delivery.sent) + len(self.delivery.skipped)
-        if self.subscribers and delivered == 0:
-            return EXIT_NOTHING_SENT
-        if self.ingest.feeds_failed or self.delivery.failed:
+        delivery = self.delivery.exit_code(self.subscribers)
+        if delivery == EXIT_OK and self.ingest.feeds_failed:
             return EXIT_PARTIAL
-        return EXIT_OK
+        return delivery
 
     def lines(self) -> list[str]:
         """The short human report printed after a run."""
         d = self.delivery
-        where = f" in {d.outbox}" if d.outbox else ""
         lines = [
             f"edition {self.edition_id}",
             f"feeds read: {self.ingest.feeds_ok} ok, {self.ingest.feeds_failed} failed"
@@ -63,15 +60,13 @@ class RunReport:
             f"articles new: {self.ingest.new_articles}",
             f"stories: {self.stories}",
             "summaries: " + ", ".join(f"{v} {k}" for k, v in self.summaries.items() if v),
-            f"digests {'written' if d.outbox else 'sent'}: {len(d.sent)}{where}"
-            + (f", already sent: {len(d.skipped)}" if d.skipped else "")
-            + (f", failed: {len(d.failed)}" if d.failed else ""),
+            d.lines()[0],
         ]
         lines += [f"  feed {o.feed}: {o.error}" for o in self.ingest.outcomes if o.error]
         lines += [
             f"  feed {o.feed}: skipped, {o.skipped}" for o in self.ingest.outcomes if o.skipped
         ]
-        lines += [f"  recipient {who}: {why}" for who, why in d.failed]
+        lines += d.lines()[1:]
         return lines
 
 

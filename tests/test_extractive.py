@@ -7,13 +7,13 @@ import json
 import time
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from email.utils import parsedate_to_datetime
 from pathlib import Path
 
 import pytest
 
 from briefing.arabic import content_tokens
 from briefing.arabic.sentences import split_sentences
+from briefing.cluster import article_from_record
 from briefing.models import Article, Story
 from briefing.summarize import (
     SummarizeInputError,
@@ -155,20 +155,6 @@ def test_story_with_empty_articles_uses_descriptions_or_gives_nothing() -> None:
 # ---- real data -------------------------------------------------------------------------
 
 
-def _ant_article(row: dict) -> Article:
-    return Article(
-        id=row["docno"],
-        feed=row["source"],
-        source=row["source"],
-        section=row["category"],
-        url=row["url"],
-        title=row["title"] or "",
-        text=row["text"] or "",
-        published=parsedate_to_datetime(row["pub_time"]),
-        description=row["abstract"] or "",
-    )
-
-
 def _labelled_stories() -> list[Story]:
     assert SHARED_DATA is not None
     feed = SHARED_DATA / "ant_multisource" / "feed_window_2018-04-01_07.jsonl"
@@ -179,7 +165,7 @@ def _labelled_stories() -> list[Story]:
         Story(
             id=s["story"],
             section="news",
-            articles=tuple(_ant_article(rows[d]) for d in s["docnos"]),
+            articles=tuple(article_from_record(rows[d], 0) for d in s["docnos"]),
         )
         for s in labels["stories"]
         if len(s["docnos"]) > 1

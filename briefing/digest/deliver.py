@@ -45,6 +45,22 @@ class DeliveryReport:
     failed: tuple[tuple[str, str], ...] = ()  # (recipient, reason)
     outbox: Path | None = None
 
+    def lines(self) -> list[str]:
+        """What the run and send commands print about delivery."""
+        where = f" in {self.outbox}" if self.outbox else ""
+        head = (
+            f"digests {'written' if self.outbox else 'sent'}: {len(self.sent)}{where}"
+            + (f", already sent: {len(self.skipped)}" if self.skipped else "")
+            + (f", failed: {len(self.failed)}" if self.failed else "")
+        )
+        return [head, *(f"  recipient {who}: {why}" for who, why in self.failed)]
+
+    def exit_code(self, subscribers: int) -> int:
+        """0 all delivered, 1 some recipients failed, 3 nothing could be delivered."""
+        if subscribers and not (self.sent or self.skipped):
+            return 3
+        return 1 if self.failed else 0
+
 
 # ---- messages ------------------------------------------------------------------------
 
