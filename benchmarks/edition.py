@@ -18,7 +18,8 @@ from benchmarks._common import emit, peak_rss_mb, shared_data
 from briefing.config import load_config
 from briefing.pipeline import run_edition
 from tests.ant_feeds import EVAL_WINDOW, SECTION_TITLES, build_documents, feeds_yaml, load_items
-from tests.servers import feed_site, smtp_sink
+from tests.feed_server import FeedServer
+from tests.servers import smtp_sink
 
 
 def subscribers_yaml(count: int) -> str:
@@ -42,7 +43,8 @@ def main() -> None:
     args = parser.parse_args()
     shared_data()  # exits with a clear message when the data set is absent
     items = load_items(EVAL_WINDOW)
-    with tempfile.TemporaryDirectory() as tmp, feed_site(build_documents(items)) as site:
+    with tempfile.TemporaryDirectory() as tmp, FeedServer() as site:
+        site.documents(build_documents(items))
         folder = Path(tmp)
         with smtp_sink() as (sink, port):
             sections = "".join(f"  {k}: {v}\n" for k, v in SECTION_TITLES.items())
@@ -52,7 +54,7 @@ def main() -> None:
                 f"smtp:\n  host: 127.0.0.1\n  port: {port}\n  security: none\n",
                 encoding="utf-8",
             )
-            (folder / "feeds.yaml").write_text(feeds_yaml(site.url, items), encoding="utf-8")
+            (folder / "feeds.yaml").write_text(feeds_yaml(site.url(""), items), encoding="utf-8")
             (folder / "subscribers.yaml").write_text(subscribers_yaml(args.subscribers), "utf-8")
             config = load_config(folder / "briefing.yaml")
             start = time.perf_counter()

@@ -82,6 +82,11 @@ class FeedServer:
         self.routes[path] = Route(body=body, **options)  # type: ignore[arg-type]
         return self.url(path)
 
+    def documents(self, bodies: dict[str, bytes], **options: object) -> None:
+        """Serve many documents alike, e.g. every feed of a site with the same latency."""
+        for path, body in bodies.items():
+            self.document(path, body, **options)
+
     def redirect(self, path: str, to: str, status: int = 301) -> str:
         self.routes[path] = Route(status=status, headers={"Location": to})
         return self.url(path)

@@ -11,7 +11,8 @@ from briefing.config import load_config
 from briefing.ingest.parse import canonical_url
 from briefing.pipeline import run_edition
 from tests.ant_feeds import EVAL_WINDOW, SECTION_TITLES, build_documents, feeds_yaml, load_items
-from tests.servers import feed_site, smtp_sink
+from tests.feed_server import FeedServer
+from tests.servers import smtp_sink
 from tests.shared_data import SHARED_DATA, requires_shared_data
 
 pytestmark = [requires_shared_data, pytest.mark.shared_data]
@@ -50,8 +51,9 @@ def test_real_feeds_to_three_subscribers_each_story_once_sections_respected(
 ) -> None:
     assert SHARED_DATA is not None
     items = load_items(EVAL_WINDOW, days=["20180603"])
-    with feed_site(build_documents(items)) as site, smtp_sink() as (sink, port):
-        config = load_config(_write_config(tmp_path, feeds_yaml(site.url, items), port))
+    with FeedServer() as site, smtp_sink() as (sink, port):
+        site.documents(build_documents(items))
+        config = load_config(_write_config(tmp_path, feeds_yaml(site.url(""), items), port))
         report = run_edition(config, now=datetime(2018, 6, 3, 21, 0, tzinfo=UTC))
         second = run_edition(config, now=datetime(2018, 6, 3, 21, 5, tzinfo=UTC))
 
