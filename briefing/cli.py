@@ -11,9 +11,16 @@ from pathlib import Path
 
 from briefing import __version__, progress
 from briefing.config import Config, load_config
-from briefing.errors import BriefingError, ConfigError, LockedError
+from briefing.errors import (
+    EXIT_CONFIG,
+    EXIT_LOCKED,
+    EXIT_OK,
+    EXIT_PARTIAL,
+    BriefingError,
+    ConfigError,
+    LockedError,
+)
 from briefing.logs import setup_logging
-from briefing.pipeline import EXIT_CONFIG, EXIT_LOCKED, EXIT_OK, EXIT_PARTIAL
 
 log = logging.getLogger("briefing")
 

@@ -1,6 +1,13 @@
-"""One exception tree, each error carrying a hint a person can act on."""
+"""One exception tree, each error carrying a hint a person can act on, and the exit codes
+the commands turn them into (documented in README, "Exit codes")."""
 
 from __future__ import annotations
+
+EXIT_OK = 0  # all went well
+EXIT_PARTIAL = 1  # some feeds or recipients failed, or another error with its message
+EXIT_CONFIG = 2  # the configuration cannot be used
+EXIT_NOTHING_SENT = 3  # no subscriber could be reached
+EXIT_LOCKED = 4  # another run holds the edition lock
 
 
 class BriefingError(Exception):

@@ -14,6 +14,7 @@ from briefing import cluster
 from briefing.config import Abstractive, Config
 from briefing.digest.deliver import DeliveryReport, deliver
 from briefing.digest.render import render_digest
+from briefing.errors import EXIT_OK, EXIT_PARTIAL
 from briefing.ingest import IngestReport, ingest
 from briefing.models import Article, Edition, EditionStory, Story, Summary
 from briefing.progress import track
@@ -27,7 +28,6 @@ from briefing.summarize.extractive import summarize_story
 
 log = logging.getLogger(__name__)
 
-EXIT_OK, EXIT_PARTIAL, EXIT_CONFIG, EXIT_NOTHING_SENT, EXIT_LOCKED = 0, 1, 2, 3, 4
 # A crashed run's lock expires after this; no healthy edition takes this long.
 EDITION_LOCK_TTL = timedelta(hours=2)
 

@@ -31,7 +31,7 @@ import aiosmtplib
 
 from briefing.config import Config, Smtp
 from briefing.digest.render import unsubscribe_links
-from briefing.errors import DeliveryError
+from briefing.errors import EXIT_NOTHING_SENT, EXIT_OK, EXIT_PARTIAL, DeliveryError
 from briefing.models import Digest
 from briefing.store import Store, utcnow
 
@@ -58,8 +58,8 @@ class DeliveryReport:
     def exit_code(self, subscribers: int) -> int:
         """0 all delivered, 1 some recipients failed, 3 nothing could be delivered."""
         if subscribers and not (self.sent or self.skipped):
-            return 3
-        return 1 if self.failed else 0
+            return EXIT_NOTHING_SENT
+        return EXIT_PARTIAL if self.failed else EXIT_OK
 
 
 # ---- messages ------------------------------------------------------------------------
