@@ -97,6 +97,7 @@ def run_edition(config: Config, *, now: datetime | None = None, send: bool = Tru
             with timer.stage("ingest"):
                 ingested = ingest(config, store, now)
             edition, summary_counts = build_edition(config, store, now, timer)
+            store.save_edition(edition.id, [s.story.id for s in edition.stories], now)
             with timer.stage("render"):
                 subscribers = track(config.subscribers, "render", len(config.subscribers))
                 digests = [render_digest(edition, s, config) for s in subscribers]
@@ -141,7 +142,6 @@ def build_edition(
         created=now,
         stories=tuple(EditionStory(story=s, summary=summaries[s.id]) for s in stories),
     )
-    store.save_edition(edition.id, [s.story.id for s in edition.stories], now)
     return edition, counts
 
 
