@@ -1,4 +1,5 @@
-"""One edition, stage after stage. No logic of its own beyond passing records along."""
+"""One edition, stage after stage. Besides passing records along, only the glue that decides
+which stories make this edition (window, already sent, updated, per-section cap) lives here."""
 
 from __future__ import annotations
 
