@@ -326,27 +326,33 @@ def select(
             f"a summary budget must be positive (sentences={sentences}, words={words})"
         )
     graph = graph or sentence_graph(candidates, title)
-    similarity = graph.similarity
-    scores = _scores(candidates, similarity, graph.title, weights, support)
+    scores = _scores(candidates, graph.similarity, graph.title, weights, support).tolist()
+    # Plain Python lists: a story has tens of sentences, and numpy's per-call overhead
+    # dominated this loop at that size.
+    similarity = graph.similarity.tolist()
+    contained = graph.contained.tolist()
+    top_similarity = [0.0] * len(candidates)
+    available = list(range(len(candidates)))  # kept in index order: ties go to the first
     chosen: list[int] = []
     total_words = 0
-    top_similarity = np.zeros(len(candidates))
-    available = np.ones(len(candidates), dtype=bool)
-    while available.any():
+    while available:
         if sentences is not None and len(chosen) >= sentences:
             break
         if words is not None and total_words >= words:
             break
-        mmr = np.where(available, scores - weights.redundancy * top_similarity, -np.inf)
-        best = int(np.argmax(mmr))
+        best = max(available, key=lambda i: scores[i] - weights.redundancy * top_similarity[i])
         chosen.append(best)
         total_words += candidates[best].words
-        top_similarity = np.maximum(top_similarity, similarity[best])
-        available[best] = False
+        top_similarity = [max(a, b) for a, b in zip(top_similarity, similarity[best], strict=True)]
         # Never take a sentence that says what a taken one already says, nor one that is
         # mostly contained in it (or contains it): a longer retelling adds little.
-        available &= similarity[best] < weights.duplicate
-        available &= graph.contained[best] < weights.contained
+        available = [
+            i
+            for i in available
+            if i != best
+            and similarity[best][i] < weights.duplicate
+            and contained[best][i] < weights.contained
+        ]
     return chosen
 
 
