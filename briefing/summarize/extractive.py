@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
@@ -248,20 +249,16 @@ def article_text(article: Article) -> str:
 
 def candidates_of(text: str, article: int = 0) -> list[Candidate]:
     """Sentences of `text` that can be picked, with their tokens (bounded for huge inputs)."""
-    pieces: list[tuple[str, bool]] = []
+    pieces: list[tuple[str, list[str], bool]] = []  # text, its words, starts a paragraph
     for paragraph in split_paragraphs(text):
         for number, sentence in enumerate(paragraph):
-            pieces.extend((piece, number == 0) for piece in _bounded(sentence))
+            pieces.extend((piece, words, number == 0) for piece, words in _bounded(sentence))
         if len(pieces) >= MAX_SENTENCES:
             break
-    pieces = pieces[:MAX_SENTENCES]
-    candidates = []
-    for index, (piece, first) in enumerate(pieces):
-        words = piece.split()
-        candidates.append(
-            Candidate(piece, article, index, first, len(words), _content_stems(words))
-        )
-    return candidates
+    return [
+        Candidate(piece, article, index, first, len(words), _content_stems(words))
+        for index, (piece, words, first) in enumerate(pieces[:MAX_SENTENCES])
+    ]
 
 
 def _content_stems(words: list[str]) -> tuple[str, ...]:
@@ -276,11 +273,11 @@ def _content_stems(words: list[str]) -> tuple[str, ...]:
     """
     cache = _WORD_STEMS
     try:
-        # Fast path: every word already known.
-        per_word = [cache[word] for word in words]
+        # Fast path, all in C: every word already known.
+        return tuple(chain.from_iterable(map(cache.__getitem__, words)))
     except KeyError:
         per_word = [cache[word] if word in cache else _remember(word) for word in words]
-    return tuple(token for stems in per_word for token in stems)
+        return tuple(chain.from_iterable(per_word))
 
 
 def _remember(word: str) -> tuple[str, ...]:
@@ -295,12 +292,14 @@ _WORD_STEMS: dict[str, tuple[str, ...]] = {}
 _WORD_CACHE = 500_000
 
 
-def _bounded(sentence: str) -> list[str]:
-    """The sentence, or windows of it when it runs on (a text without punctuation)."""
+def _bounded(sentence: str) -> list[tuple[str, list[str]]]:
+    """The sentence, or windows of it when it runs on (a text without punctuation), each
+    with its words."""
     words = sentence.split()
     if len(words) <= MAX_SENTENCE_WORDS:
-        return [sentence]
-    return [" ".join(words[i : i + WINDOW_WORDS]) for i in range(0, len(words), WINDOW_WORDS)]
+        return [(sentence, words)]
+    windows = (words[i : i + WINDOW_WORDS] for i in range(0, len(words), WINDOW_WORDS))
+    return [(" ".join(window), window) for window in windows]
 
 
 def select(
@@ -394,25 +393,25 @@ def _length_score(words: int, weights: Weights) -> float:
 def sentence_graph(candidates: Sequence[Candidate], title: str | None) -> Graph:
     """Cosine similarity of TF-IDF vectors between sentences, word-set containment between
     them, and cosine of each to the title."""
+    # Each distinct stem gets a column, in order of first appearance.
     vocabulary: dict[str, int] = {}
-    rows: list[int] = []
-    columns: list[int] = []
-    for row, candidate in enumerate(candidates):
-        for token in candidate.tokens:
-            columns.append(vocabulary.setdefault(token, len(vocabulary)))
-        rows.extend([row] * len(candidate.tokens))
-    n = len(candidates)
-    if not vocabulary:
+    columns = [
+        vocabulary.setdefault(token, len(vocabulary))
+        for candidate in candidates
+        for token in candidate.tokens
+    ]
+    n, size = len(candidates), len(vocabulary)
+    if not size:
         return Graph(np.zeros((n, n)), np.zeros((n, n)), np.zeros(n))
-    cells = np.bincount(
-        np.asarray(rows) * len(vocabulary) + np.asarray(columns), minlength=n * len(vocabulary)
-    )
-    counts = cells.reshape(n, len(vocabulary)).astype(float)
-    document_frequency = (counts > 0).sum(axis=0)
+    rows = np.repeat(np.arange(n), [len(candidate.tokens) for candidate in candidates])
+    cells = np.bincount(rows * size + np.array(columns), minlength=n * size)
+    counts = cells.reshape(n, size).astype(float)
+    present = counts > 0
+    document_frequency = present.sum(axis=0)
     idf = np.log((1.0 + n) / (1.0 + document_frequency)) + 1.0
     vectors = _unit_rows(counts * idf)
-    presence = (counts > 0).astype(float)
-    if n * len(vocabulary) > _DENSE_CELLS:
+    presence = present.astype(float)
+    if n * size > _DENSE_CELLS:
         # Many articles: most cells are zero, and a sparse product is far cheaper.
         sparse_vectors, sparse_presence = sparse.csr_matrix(vectors), sparse.csr_matrix(presence)
         similarity = (sparse_vectors @ sparse_vectors.T).toarray()
@@ -427,7 +426,7 @@ def sentence_graph(candidates: Sequence[Candidate], title: str | None) -> Graph:
     np.fill_diagonal(contained, 0.0)
     title_similarity = np.zeros(n)
     if title:
-        title_vector = np.zeros(len(vocabulary))
+        title_vector = np.zeros(size)
         for token in content_tokens(title):
             if token in vocabulary:
                 title_vector[vocabulary[token]] += 1.0
@@ -438,7 +437,8 @@ def sentence_graph(candidates: Sequence[Candidate], title: str | None) -> Graph:
 
 
 def _unit_rows(matrix: np.ndarray) -> np.ndarray:
-    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+    # What np.linalg.norm(matrix, axis=1) computes, without its checks (slow on small input).
+    norms = np.sqrt((matrix * matrix).sum(axis=1, keepdims=True))
     return matrix / np.where(norms > 0, norms, 1.0)
 
 
