@@ -328,9 +328,14 @@ def select(
     scores = _scores(candidates, graph.similarity, graph.title, weights, support).tolist()
     # Plain Python lists: a story has tens of sentences, and numpy's per-call overhead
     # dominated this loop at that size.
-    similarity = graph.similarity.tolist()
-    contained = graph.contained.tolist()
+    redundancy = weights.redundancy
     top_similarity = [0.0] * len(candidates)
+
+    def merit(i: int) -> float:
+        return scores[i] - redundancy * top_similarity[i]
+
+    # Without a redundancy penalty the merit is the score itself (x - 0.0 * y == x).
+    key = merit if redundancy else scores.__getitem__
     available = list(range(len(candidates)))  # kept in index order: ties go to the first
     chosen: list[int] = []
     total_words = 0
@@ -339,18 +344,19 @@ def select(
             break
         if words is not None and total_words >= words:
             break
-        best = max(available, key=lambda i: scores[i] - weights.redundancy * top_similarity[i])
+        best = max(available, key=key)
         chosen.append(best)
         total_words += candidates[best].words
-        top_similarity = [max(a, b) for a, b in zip(top_similarity, similarity[best], strict=True)]
+        similar = graph.similarity[best].tolist()
+        contained = graph.contained[best].tolist()
+        if redundancy:
+            top_similarity = [max(a, b) for a, b in zip(top_similarity, similar, strict=True)]
         # Never take a sentence that says what a taken one already says, nor one that is
         # mostly contained in it (or contains it): a longer retelling adds little.
         available = [
             i
             for i in available
-            if i != best
-            and similarity[best][i] < weights.duplicate
-            and contained[best][i] < weights.contained
+            if i != best and similar[i] < weights.duplicate and contained[i] < weights.contained
         ]
     return chosen
 
