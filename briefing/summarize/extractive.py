@@ -25,8 +25,9 @@ from typing import Any
 import numpy as np
 from scipy import sparse
 
-from briefing.arabic import content_tokens
+from briefing.arabic import content_tokens, stem
 from briefing.arabic.sentences import split_paragraphs
+from briefing.arabic.tokens import stopwords, tokenize_many
 from briefing.errors import BriefingError
 from briefing.models import Article, KeySentence, Story
 
@@ -276,15 +277,20 @@ def _content_stems(words: list[str]) -> tuple[str, ...]:
         # Fast path, all in C: every word already known.
         return tuple(chain.from_iterable(map(cache.__getitem__, words)))
     except KeyError:
-        per_word = [cache[word] if word in cache else _remember(word) for word in words]
-        return tuple(chain.from_iterable(per_word))
+        known = _learn([word for word in dict.fromkeys(words) if word not in cache])
+        return tuple(chain.from_iterable(map(known.__getitem__, words)))
 
 
-def _remember(word: str) -> tuple[str, ...]:
-    stems = tuple(content_tokens(word))
-    if len(_WORD_STEMS) < _WORD_CACHE:
-        _WORD_STEMS[word] = stems
-    return stems
+def _learn(new_words: list[str]) -> dict[str, tuple[str, ...]]:
+    """Work out the content stems of words not seen before, normalizing them in one pass,
+    and remember them; returns every known word (the cache, or a copy once it is full)."""
+    stop = stopwords()
+    known = _WORD_STEMS if len(_WORD_STEMS) < _WORD_CACHE else dict(_WORD_STEMS)
+    for word, tokens in zip(new_words, tokenize_many(new_words), strict=True):
+        # As content_tokens(): no stop words, no one-letter words (but digits), stemmed.
+        content = (t for t in tokens if t not in stop and (len(t) > 1 or t.isdigit()))
+        known[word] = tuple(stem(token) for token in content)
+    return known
 
 
 # Published word -> its content stems (usually one; none for a stop word or punctuation).
