@@ -24,6 +24,10 @@ _CANDIDATE = re.compile(r"[.!?؟؛]+[\"'”’»)\]}]*")
 # quote mark left open by a site cannot swallow the rest of an article.
 _QUOTES = re.compile(r"“[^”\n]{1,500}”|«[^»\n]{1,500}»|\"[^\"\n]{1,500}\"")
 _ARABIC_LETTER = re.compile(r"[\u0621-\u064a]")
+# One letter or digit: exactly the characters str.isalnum() accepts (\w is those and "_").
+_ALNUM = re.compile(r"[^\W_]")
+# How far back an abbreviation is looked for (the last two words).
+_ABBREVIATION_TAIL = 60
 
 # Abbreviations written with a full stop; compared without the stop and without tashkeel.
 _ABBREVIATIONS = frozenset(
@@ -124,7 +128,7 @@ def _split_block(block: str) -> list[str]:
     for end in [*ends, len(block)]:
         piece = block[start:end]
         if piece.strip():
-            if spans and not any(ch.isalnum() for ch in piece):
+            if spans and not _ALNUM.search(piece):
                 # A stray "!" or "..." belongs to the sentence before it.
                 spans[-1] = (spans[-1][0], end)
             else:
@@ -135,17 +139,20 @@ def _split_block(block: str) -> list[str]:
 
 def _is_boundary(line: str, match: re.Match[str], protected: list[tuple[int, int]]) -> bool:
     begin, end = match.span()
+    marks = match.group()
     following = line[end : end + 1]
     if following and not following.isspace():
         # "3.5", "bbc.com", "U.S." go on; a missing space before an Arabic word does not.
-        if match.group()[-1] in _CLOSERS or not _ARABIC_LETTER.match(following):
+        if marks[-1] in _CLOSERS or not _ARABIC_LETTER.match(following):
             return False
         if line[begin - 1 : begin].isdigit():
             return False
-    if _inside_quote(begin, end, protected):
+    if protected and _inside_quote(begin, end, protected):
         return False
-    if match.group()[0] == "." and len(match.group().rstrip(_CLOSERS)) == 1:
-        return not _ends_with_abbreviation(line[:begin])
+    if marks[0] == "." and len(marks.rstrip(_CLOSERS)) == 1:
+        # Only the tail is passed: copying all the text before every full stop made
+        # splitting quadratic in the length of a paragraph.
+        return not _ends_with_abbreviation(line[max(0, begin - _ABBREVIATION_TAIL) : begin])
     return True
 
 
@@ -156,7 +163,7 @@ def _inside_quote(begin: int, end: int, protected: list[tuple[int, int]]) -> boo
 
 def _ends_with_abbreviation(before: str) -> bool:
     # Only the last two words matter; looking at a short tail keeps splitting linear.
-    words = before[-60:].split()
+    words = before[-_ABBREVIATION_TAIL:].split()
     if not words or before[-1:].isspace():
         return False
     word = words[-1].lstrip("\"'“«([{").lower()

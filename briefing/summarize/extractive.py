@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
@@ -65,9 +66,13 @@ class Weights:
 DEFAULT_WEIGHTS = Weights()
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Candidate:
-    """One sentence that may be picked, with where it came from."""
+    """One sentence that may be picked, with where it came from. Never changed once built.
+
+    Not frozen: a frozen dataclass sets each field through object.__setattr__, which made
+    building the candidates of an article 7x slower (and summaries must be fast).
+    """
 
     text: str  # as published
     article: int  # index of the article in the story (0 for a single text)
@@ -249,53 +254,62 @@ def article_text(article: Article) -> str:
 
 def candidates_of(text: str, article: int = 0) -> list[Candidate]:
     """Sentences of `text` that can be picked, with their tokens (bounded for huge inputs)."""
-    pieces: list[tuple[str, bool]] = []
+    pieces: list[tuple[str, list[str], bool]] = []  # text, its words, starts a paragraph
     for paragraph in split_paragraphs(text):
         for number, sentence in enumerate(paragraph):
-            pieces.extend((piece, number == 0) for piece in _bounded(sentence))
+            pieces.extend((piece, words, number == 0) for piece, words in _bounded(sentence))
         if len(pieces) >= MAX_SENTENCES:
             break
-    pieces = pieces[:MAX_SENTENCES]
-    tokens = tokenize_many([piece for piece, _ in pieces])
     return [
-        Candidate(piece, article, index, first, len(piece.split()), _content_stems(words))
-        for index, ((piece, first), words) in enumerate(zip(pieces, tokens, strict=True))
+        Candidate(piece, article, index, first, len(words), _content_stems(words))
+        for index, (piece, words, first) in enumerate(pieces[:MAX_SENTENCES])
     ]
 
 
-def _content_stems(tokens: list[str]) -> tuple[str, ...]:
-    """Same as `content_tokens` on already tokenized text, with the per-word work cached
-    (summaries must be fast, and this is most of their time)."""
-    cache = _STEMS
-    stems = []
-    for token in tokens:
-        found = cache.get(token)
-        if found is None:
-            found = _content_stem(token)
-            if len(cache) < _STEM_CACHE:
-                cache[token] = found
-        if found:
-            stems.append(found)
-    return tuple(stems)
+def _content_stems(words: list[str]) -> tuple[str, ...]:
+    """`content_tokens` of a sentence given as published words (split on white space).
+
+    Tokens never span white space, and normalize() never joins two words, so the content
+    stems of a sentence are those of its words in turn; each distinct word is worked out
+    once and remembered. News repeats its vocabulary, so after a few articles almost every
+    word is known, and this is several times faster than normalizing and tokenizing each
+    sentence with a regular expression (summaries must be fast, and this was most of their
+    time).
+    """
+    cache = _WORD_STEMS
+    try:
+        # Fast path, all in C: every word already known.
+        return tuple(chain.from_iterable(map(cache.__getitem__, words)))
+    except KeyError:
+        known = _learn([word for word in dict.fromkeys(words) if word not in cache])
+        return tuple(chain.from_iterable(map(known.__getitem__, words)))
 
 
-_STEMS: dict[str, str] = {}
-_STEM_CACHE = 500_000
+def _learn(new_words: list[str]) -> dict[str, tuple[str, ...]]:
+    """Work out the content stems of words not seen before, normalizing them in one pass,
+    and remember them; returns every known word (the cache, or a copy once it is full)."""
+    stop = stopwords()
+    known = _WORD_STEMS if len(_WORD_STEMS) < _WORD_CACHE else dict(_WORD_STEMS)
+    for word, tokens in zip(new_words, tokenize_many(new_words), strict=True):
+        # As content_tokens(): no stop words, no one-letter words (but digits), stemmed.
+        content = (t for t in tokens if t not in stop and (len(t) > 1 or t.isdigit()))
+        known[word] = tuple(stem(token) for token in content)
+    return known
 
 
-def _content_stem(token: str) -> str:
-    """The stem of a content word; "" for a stop word or a one-letter word."""
-    if token in stopwords() or (len(token) == 1 and not token.isdigit()):
-        return ""
-    return stem(token)
+# Published word -> its content stems (usually one; none for a stop word or punctuation).
+_WORD_STEMS: dict[str, tuple[str, ...]] = {}
+_WORD_CACHE = 500_000
 
 
-def _bounded(sentence: str) -> list[str]:
-    """The sentence, or windows of it when it runs on (a text without punctuation)."""
+def _bounded(sentence: str) -> list[tuple[str, list[str]]]:
+    """The sentence, or windows of it when it runs on (a text without punctuation), each
+    with its words."""
     words = sentence.split()
     if len(words) <= MAX_SENTENCE_WORDS:
-        return [sentence]
-    return [" ".join(words[i : i + WINDOW_WORDS]) for i in range(0, len(words), WINDOW_WORDS)]
+        return [(sentence, words)]
+    windows = (words[i : i + WINDOW_WORDS] for i in range(0, len(words), WINDOW_WORDS))
+    return [(" ".join(window), window) for window in windows]
 
 
 def select(
@@ -321,27 +335,39 @@ def select(
             f"a summary budget must be positive (sentences={sentences}, words={words})"
         )
     graph = graph or sentence_graph(candidates, title)
-    similarity = graph.similarity
-    scores = _scores(candidates, similarity, graph.title, weights, support)
+    scores = _scores(candidates, graph.similarity, graph.title, weights, support).tolist()
+    # Plain Python lists: a story has tens of sentences, and numpy's per-call overhead
+    # dominated this loop at that size.
+    redundancy = weights.redundancy
+    top_similarity = [0.0] * len(candidates)
+
+    def merit(i: int) -> float:
+        return scores[i] - redundancy * top_similarity[i]
+
+    # Without a redundancy penalty the merit is the score itself (x - 0.0 * y == x).
+    key = merit if redundancy else scores.__getitem__
+    available = list(range(len(candidates)))  # kept in index order: ties go to the first
     chosen: list[int] = []
     total_words = 0
-    top_similarity = np.zeros(len(candidates))
-    available = np.ones(len(candidates), dtype=bool)
-    while available.any():
+    while available:
         if sentences is not None and len(chosen) >= sentences:
             break
         if words is not None and total_words >= words:
             break
-        mmr = np.where(available, scores - weights.redundancy * top_similarity, -np.inf)
-        best = int(np.argmax(mmr))
+        best = max(available, key=key)
         chosen.append(best)
         total_words += candidates[best].words
-        top_similarity = np.maximum(top_similarity, similarity[best])
-        available[best] = False
+        similar = graph.similarity[best].tolist()
+        contained = graph.contained[best].tolist()
+        if redundancy:
+            top_similarity = [max(a, b) for a, b in zip(top_similarity, similar, strict=True)]
         # Never take a sentence that says what a taken one already says, nor one that is
         # mostly contained in it (or contains it): a longer retelling adds little.
-        available &= similarity[best] < weights.duplicate
-        available &= graph.contained[best] < weights.contained
+        available = [
+            i
+            for i in available
+            if i != best and similar[i] < weights.duplicate and contained[i] < weights.contained
+        ]
     return chosen
 
 
@@ -383,25 +409,25 @@ def _length_score(words: int, weights: Weights) -> float:
 def sentence_graph(candidates: Sequence[Candidate], title: str | None) -> Graph:
     """Cosine similarity of TF-IDF vectors between sentences, word-set containment between
     them, and cosine of each to the title."""
+    # Each distinct stem gets a column, in order of first appearance.
     vocabulary: dict[str, int] = {}
-    rows: list[int] = []
-    columns: list[int] = []
-    for row, candidate in enumerate(candidates):
-        for token in candidate.tokens:
-            columns.append(vocabulary.setdefault(token, len(vocabulary)))
-        rows.extend([row] * len(candidate.tokens))
-    n = len(candidates)
-    if not vocabulary:
+    columns = [
+        vocabulary.setdefault(token, len(vocabulary))
+        for candidate in candidates
+        for token in candidate.tokens
+    ]
+    n, size = len(candidates), len(vocabulary)
+    if not size:
         return Graph(np.zeros((n, n)), np.zeros((n, n)), np.zeros(n))
-    cells = np.bincount(
-        np.asarray(rows) * len(vocabulary) + np.asarray(columns), minlength=n * len(vocabulary)
-    )
-    counts = cells.reshape(n, len(vocabulary)).astype(float)
-    document_frequency = (counts > 0).sum(axis=0)
+    rows = np.repeat(np.arange(n), [len(candidate.tokens) for candidate in candidates])
+    cells = np.bincount(rows * size + np.array(columns), minlength=n * size)
+    counts = cells.reshape(n, size).astype(float)
+    present = counts > 0
+    document_frequency = present.sum(axis=0)
     idf = np.log((1.0 + n) / (1.0 + document_frequency)) + 1.0
     vectors = _unit_rows(counts * idf)
-    presence = (counts > 0).astype(float)
-    if n * len(vocabulary) > _DENSE_CELLS:
+    presence = present.astype(float)
+    if n * size > _DENSE_CELLS:
         # Many articles: most cells are zero, and a sparse product is far cheaper.
         sparse_vectors, sparse_presence = sparse.csr_matrix(vectors), sparse.csr_matrix(presence)
         similarity = (sparse_vectors @ sparse_vectors.T).toarray()
@@ -416,7 +442,7 @@ def sentence_graph(candidates: Sequence[Candidate], title: str | None) -> Graph:
     np.fill_diagonal(contained, 0.0)
     title_similarity = np.zeros(n)
     if title:
-        title_vector = np.zeros(len(vocabulary))
+        title_vector = np.zeros(size)
         for token in content_tokens(title):
             if token in vocabulary:
                 title_vector[vocabulary[token]] += 1.0
@@ -427,7 +453,8 @@ def sentence_graph(candidates: Sequence[Candidate], title: str | None) -> Graph:
 
 
 def _unit_rows(matrix: np.ndarray) -> np.ndarray:
-    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+    # What np.linalg.norm(matrix, axis=1) computes, without its checks (slow on small input).
+    norms = np.sqrt((matrix * matrix).sum(axis=1, keepdims=True))
     return matrix / np.where(norms > 0, norms, 1.0)
 
 
