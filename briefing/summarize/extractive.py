@@ -84,16 +84,28 @@ class Candidate:
 
 @dataclass(frozen=True, slots=True)
 class Graph:
-    """How the candidate sentences relate: TF-IDF cosine between them, the share of the
-    smaller one's words that two sentences share, and cosine to the title."""
+    """How the candidate sentences relate: TF-IDF cosine between them, cosine of each to the
+    title, and each one's set of stems (for containment, see `contained_row`)."""
 
     similarity: np.ndarray
-    contained: np.ndarray
     title: np.ndarray
+    stem_sets: tuple[frozenset[str], ...]
 
     def subset(self, rows: list[int]) -> Graph:
         grid = np.ix_(rows, rows)
-        return Graph(self.similarity[grid], self.contained[grid], self.title[rows])
+        return Graph(
+            self.similarity[grid], self.title[rows], tuple(self.stem_sets[i] for i in rows)
+        )
+
+    def contained_row(self, row: int) -> list[float]:
+        """For each sentence, the share of the smaller of it and sentence `row` that the two
+        share (0 for `row` itself). Worked out only for the few chosen sentences: a full
+        matrix cost more than the whole selection."""
+        mine = self.stem_sets[row]
+        size = len(mine)
+        shares = [len(mine & other) / max(min(size, len(other)), 1.0) for other in self.stem_sets]
+        shares[row] = 0.0
+        return shares
 
 
 class SummarizeInputError(BriefingError):
@@ -358,7 +370,7 @@ def select(
         chosen.append(best)
         total_words += candidates[best].words
         similar = graph.similarity[best].tolist()
-        contained = graph.contained[best].tolist()
+        contained = graph.contained_row(best)
         if redundancy:
             top_similarity = [max(a, b) for a, b in zip(top_similarity, similar, strict=True)]
         # Never take a sentence that says what a taken one already says, nor one that is
@@ -407,39 +419,34 @@ def _length_score(words: int, weights: Weights) -> float:
 
 
 def sentence_graph(candidates: Sequence[Candidate], title: str | None) -> Graph:
-    """Cosine similarity of TF-IDF vectors between sentences, word-set containment between
-    them, and cosine of each to the title."""
+    """Cosine similarity of TF-IDF vectors between sentences, cosine of each to the title,
+    and the stem set of each."""
+    stem_sets = tuple(frozenset(candidate.tokens) for candidate in candidates)
     # Each distinct stem gets a column, in order of first appearance.
     vocabulary: dict[str, int] = {}
-    columns = [
-        vocabulary.setdefault(token, len(vocabulary))
-        for candidate in candidates
-        for token in candidate.tokens
-    ]
+    for candidate in candidates:
+        for token in candidate.tokens:
+            vocabulary.setdefault(token, len(vocabulary))
     n, size = len(candidates), len(vocabulary)
     if not size:
-        return Graph(np.zeros((n, n)), np.zeros((n, n)), np.zeros(n))
-    rows = np.repeat(np.arange(n), [len(candidate.tokens) for candidate in candidates])
-    cells = np.bincount(rows * size + np.array(columns), minlength=n * size)
-    counts = cells.reshape(n, size).astype(float)
-    present = counts > 0
-    document_frequency = present.sum(axis=0)
+        return Graph(np.zeros((n, n)), np.zeros(n), stem_sets)
+    # Flat cell index of every token: one bincount gives the count matrix.
+    cells = [
+        row * size + vocabulary[token]
+        for row, candidate in enumerate(candidates)
+        for token in candidate.tokens
+    ]
+    counts = np.bincount(cells, minlength=n * size).reshape(n, size)
+    document_frequency = (counts > 0).sum(axis=0)
     idf = np.log((1.0 + n) / (1.0 + document_frequency)) + 1.0
     vectors = _unit_rows(counts * idf)
-    presence = present.astype(float)
     if n * size > _DENSE_CELLS:
         # Many articles: most cells are zero, and a sparse product is far cheaper.
-        sparse_vectors, sparse_presence = sparse.csr_matrix(vectors), sparse.csr_matrix(presence)
+        sparse_vectors = sparse.csr_matrix(vectors)
         similarity = (sparse_vectors @ sparse_vectors.T).toarray()
-        shared = (sparse_presence @ sparse_presence.T).toarray()
     else:
         similarity = vectors @ vectors.T
-        shared = presence @ presence.T
     np.fill_diagonal(similarity, 0.0)
-    sizes = presence.sum(axis=1)
-    smaller = np.maximum(np.minimum.outer(sizes, sizes), 1.0)
-    contained = shared / smaller
-    np.fill_diagonal(contained, 0.0)
     title_similarity = np.zeros(n)
     if title:
         title_vector = np.zeros(size)
@@ -449,7 +456,7 @@ def sentence_graph(candidates: Sequence[Candidate], title: str | None) -> Graph:
         norm = np.linalg.norm(title_vector * idf)
         if norm > 0:
             title_similarity = vectors @ (title_vector * idf / norm)
-    return Graph(similarity, contained, title_similarity)
+    return Graph(similarity, title_similarity, stem_sets)
 
 
 def _unit_rows(matrix: np.ndarray) -> np.ndarray:
