@@ -347,7 +347,7 @@ def select(
             f"a summary budget must be positive (sentences={sentences}, words={words})"
         )
     graph = graph or sentence_graph(candidates, title)
-    scores = _scores(candidates, graph.similarity, graph.title, weights, support).tolist()
+    scores = _scores(candidates, graph.similarity, graph.title, weights, support)
     # Plain Python lists: a story has tens of sentences, and numpy's per-call overhead
     # dominated this loop at that size.
     redundancy = weights.redundancy
@@ -389,24 +389,24 @@ def _scores(
     title_similarity: np.ndarray,
     weights: Weights,
     support: Sequence[int] | None,
-) -> np.ndarray:
-    index = np.array([c.index for c in candidates], dtype=float)
-    position = 1.0 / (1.0 + index) ** weights.position_decay
-    paragraph = np.array([c.paragraph_start for c in candidates], dtype=float)
-    length = np.array([_length_score(c.words, weights) for c in candidates])
-    centrality = _pagerank(similarity)
-    score = (
-        weights.position * position
-        + weights.paragraph_start * paragraph
-        + weights.centrality * centrality
-        + weights.title * title_similarity
-        + weights.length * length
-    )
+) -> list[float]:
+    # Plain Python floats: the same IEEE operations in the same order as array arithmetic,
+    # without numpy's per-call overhead, which dominated at the size of one article.
+    centrality = _pagerank(similarity).tolist()
+    title = title_similarity.tolist()
+    score = [
+        weights.position * (1.0 / (1.0 + c.index) ** weights.position_decay)
+        + weights.paragraph_start * float(c.paragraph_start)
+        + weights.centrality * rank
+        + weights.title * to_title
+        + weights.length * _length_score(c.words, weights)
+        for c, rank, to_title in zip(candidates, centrality, title, strict=True)
+    ]
     if support is not None:
         # A sentence several sources carried matters more; the first report leads.
-        score = score + weights.centrality * np.log2(np.asarray(support, dtype=float))
+        boosted = np.asarray(score) + weights.centrality * np.log2(np.asarray(support, dtype=float))
         article = np.array([c.article for c in candidates], dtype=float)
-        score = score + weights.first_report / (1.0 + article)
+        score = (boosted + weights.first_report / (1.0 + article)).tolist()
     return score
 
 
