@@ -268,8 +268,14 @@ def candidates_of(text: str, article: int = 0) -> list[Candidate]:
     """Sentences of `text` that can be picked, with their tokens (bounded for huge inputs)."""
     pieces: list[tuple[str, list[str], bool]] = []  # text, its words, starts a paragraph
     for paragraph in split_paragraphs(text):
-        for number, sentence in enumerate(paragraph):
-            pieces.extend((piece, words, number == 0) for piece, words in _bounded(sentence))
+        starts = True
+        for sentence in paragraph:
+            words = sentence.split()
+            if len(words) <= MAX_SENTENCE_WORDS:
+                pieces.append((sentence, words, starts))
+            else:
+                pieces.extend((piece, window, starts) for piece, window in _windows(words))
+            starts = False
         if len(pieces) >= MAX_SENTENCES:
             break
     return [
@@ -314,12 +320,9 @@ _WORD_STEMS: dict[str, tuple[str, ...]] = {}
 _WORD_CACHE = 500_000
 
 
-def _bounded(sentence: str) -> list[tuple[str, list[str]]]:
-    """The sentence, or windows of it when it runs on (a text without punctuation), each
-    with its words."""
-    words = sentence.split()
-    if len(words) <= MAX_SENTENCE_WORDS:
-        return [(sentence, words)]
+def _windows(words: list[str]) -> list[tuple[str, list[str]]]:
+    """A sentence that runs on (a text without punctuation) cut into windows of
+    WINDOW_WORDS words, each with its words."""
     windows = (words[i : i + WINDOW_WORDS] for i in range(0, len(words), WINDOW_WORDS))
     return [(" ".join(window), window) for window in windows]
 
@@ -422,21 +425,16 @@ def sentence_graph(candidates: Sequence[Candidate], title: str | None) -> Graph:
     """Cosine similarity of TF-IDF vectors between sentences, cosine of each to the title,
     and the stem set of each."""
     stem_sets = tuple(frozenset(candidate.tokens) for candidate in candidates)
-    # Each distinct stem gets a column, in order of first appearance.
-    vocabulary: dict[str, int] = {}
-    for candidate in candidates:
-        for token in candidate.tokens:
-            vocabulary.setdefault(token, len(vocabulary))
+    # Each distinct stem gets a column, in order of first appearance. The mapping runs in
+    # C (dict.fromkeys, map): a Python loop over every token cost more than the matrix work.
+    tokens = [candidate.tokens for candidate in candidates]
+    vocabulary = {token: i for i, token in enumerate(dict.fromkeys(chain.from_iterable(tokens)))}
     n, size = len(candidates), len(vocabulary)
     if not size:
         return Graph(np.zeros((n, n)), np.zeros(n), stem_sets)
-    # Flat cell index of every token: one bincount gives the count matrix.
-    cells = [
-        row * size + vocabulary[token]
-        for row, candidate in enumerate(candidates)
-        for token in candidate.tokens
-    ]
-    counts = np.bincount(cells, minlength=n * size).reshape(n, size)
+    columns = np.fromiter(map(vocabulary.__getitem__, chain.from_iterable(tokens)), dtype=np.intp)
+    rows = np.repeat(np.arange(n), [len(sentence) for sentence in tokens])
+    counts = np.bincount(rows * size + columns, minlength=n * size).reshape(n, size)
     document_frequency = (counts > 0).sum(axis=0)
     idf = np.log((1.0 + n) / (1.0 + document_frequency)) + 1.0
     vectors = _unit_rows(counts * idf)
