@@ -85,7 +85,8 @@ class Candidate:
 @dataclass(frozen=True, slots=True)
 class Graph:
     """How the candidate sentences relate: TF-IDF cosine between them, cosine of each to the
-    title, and each one's set of stems (for containment, see `contained_row`)."""
+    title, and each one's set of stems (containment is worked out in `select`, only for
+    the pairs it asks about: a full matrix cost more than the whole selection)."""
 
     similarity: np.ndarray
     title: np.ndarray
@@ -96,16 +97,6 @@ class Graph:
         return Graph(
             self.similarity[grid], self.title[rows], tuple(self.stem_sets[i] for i in rows)
         )
-
-    def contained_row(self, row: int) -> list[float]:
-        """For each sentence, the share of the smaller of it and sentence `row` that the two
-        share (0 for `row` itself). Worked out only for the few chosen sentences: a full
-        matrix cost more than the whole selection."""
-        mine = self.stem_sets[row]
-        size = len(mine)
-        shares = [len(mine & other) / max(min(size, len(other)), 1.0) for other in self.stem_sets]
-        shares[row] = 0.0
-        return shares
 
 
 class SummarizeInputError(BriefingError):
@@ -362,6 +353,8 @@ def select(
     # Without a redundancy penalty the merit is the score itself (x - 0.0 * y == x).
     key = merit if redundancy else scores.__getitem__
     available = list(range(len(candidates)))  # kept in index order: ties go to the first
+    stem_sets = graph.stem_sets
+    sizes = [len(stems) for stems in stem_sets]
     chosen: list[int] = []
     total_words = 0
     while available:
@@ -373,7 +366,8 @@ def select(
         chosen.append(best)
         total_words += candidates[best].words
         similar = graph.similarity[best].tolist()
-        contained = graph.contained_row(best)
+        mine = stem_sets[best]
+        size = len(mine)
         if redundancy:
             top_similarity = [max(a, b) for a, b in zip(top_similarity, similar, strict=True)]
         # Never take a sentence that says what a taken one already says, nor one that is
@@ -381,7 +375,10 @@ def select(
         available = [
             i
             for i in available
-            if i != best and similar[i] < weights.duplicate and contained[i] < weights.contained
+            if i != best
+            and similar[i] < weights.duplicate
+            # The share of the smaller sentence's stems that the two share.
+            and len(mine & stem_sets[i]) / max(min(size, sizes[i]), 1.0) < weights.contained
         ]
     return chosen
 
