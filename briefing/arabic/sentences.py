@@ -166,10 +166,12 @@ def _inside_quote(begin: int, end: int, protected: list[tuple[int, int]]) -> boo
 
 
 def _ends_with_abbreviation(before: str) -> bool:
-    # Only the last two words matter; looking at a short tail keeps splitting linear.
-    words = before[-_ABBREVIATION_TAIL:].split()
-    if not words or before[-1:].isspace():
+    if not before or before[-1].isspace():
         return False
+    # Only the last two words matter: a short tail keeps splitting linear, and splitting off
+    # just those two from the right saves making a string of every word (this runs at every
+    # full stop).
+    words = before[-_ABBREVIATION_TAIL:].rsplit(None, 2)
     word = words[-1].lstrip("\"'“«([{").lower()
     if word in _ABBREVIATIONS:
         return True
