@@ -84,19 +84,16 @@ class Candidate:
 
 @dataclass(frozen=True, slots=True)
 class Graph:
-    """How the candidate sentences relate: TF-IDF cosine between them, cosine of each to the
-    title, and each one's set of stems (containment is worked out in `select`, only for
-    the pairs it asks about: a full matrix cost more than the whole selection)."""
+    """How the candidate sentences relate: TF-IDF cosine between them, the share of the
+    smaller one's words that two sentences share, and cosine to the title."""
 
     similarity: np.ndarray
+    contained: np.ndarray
     title: np.ndarray
-    stem_sets: tuple[frozenset[str], ...]
 
     def subset(self, rows: list[int]) -> Graph:
         grid = np.ix_(rows, rows)
-        return Graph(
-            self.similarity[grid], self.title[rows], tuple(self.stem_sets[i] for i in rows)
-        )
+        return Graph(self.similarity[grid], self.contained[grid], self.title[rows])
 
 
 class SummarizeInputError(BriefingError):
@@ -341,7 +338,7 @@ def select(
             f"a summary budget must be positive (sentences={sentences}, words={words})"
         )
     graph = graph or sentence_graph(candidates, title)
-    scores = _scores(candidates, graph.similarity, graph.title, weights, support)
+    scores = _scores(candidates, graph.similarity, graph.title, weights, support).tolist()
     # Plain Python lists: a story has tens of sentences, and numpy's per-call overhead
     # dominated this loop at that size.
     redundancy = weights.redundancy
@@ -353,8 +350,6 @@ def select(
     # Without a redundancy penalty the merit is the score itself (x - 0.0 * y == x).
     key = merit if redundancy else scores.__getitem__
     available = list(range(len(candidates)))  # kept in index order: ties go to the first
-    stem_sets = graph.stem_sets
-    sizes = [len(stems) for stems in stem_sets]
     chosen: list[int] = []
     total_words = 0
     while available:
@@ -366,8 +361,7 @@ def select(
         chosen.append(best)
         total_words += candidates[best].words
         similar = graph.similarity[best].tolist()
-        mine = stem_sets[best]
-        size = len(mine)
+        contained = graph.contained[best].tolist()
         if redundancy:
             top_similarity = [max(a, b) for a, b in zip(top_similarity, similar, strict=True)]
         # Never take a sentence that says what a taken one already says, nor one that is
@@ -375,10 +369,7 @@ def select(
         available = [
             i
             for i in available
-            if i != best
-            and similar[i] < weights.duplicate
-            # The share of the smaller sentence's stems that the two share.
-            and len(mine & stem_sets[i]) / max(min(size, sizes[i]), 1.0) < weights.contained
+            if i != best and similar[i] < weights.duplicate and contained[i] < weights.contained
         ]
     return chosen
 
@@ -389,24 +380,24 @@ def _scores(
     title_similarity: np.ndarray,
     weights: Weights,
     support: Sequence[int] | None,
-) -> list[float]:
-    # Plain Python floats: the same IEEE operations in the same order as array arithmetic,
-    # without numpy's per-call overhead, which dominated at the size of one article.
-    centrality = _pagerank(similarity).tolist()
-    title = title_similarity.tolist()
-    score = [
-        weights.position * (1.0 / (1.0 + c.index) ** weights.position_decay)
-        + weights.paragraph_start * float(c.paragraph_start)
-        + weights.centrality * rank
-        + weights.title * to_title
-        + weights.length * _length_score(c.words, weights)
-        for c, rank, to_title in zip(candidates, centrality, title, strict=True)
-    ]
+) -> np.ndarray:
+    index = np.array([c.index for c in candidates], dtype=float)
+    position = 1.0 / (1.0 + index) ** weights.position_decay
+    paragraph = np.array([c.paragraph_start for c in candidates], dtype=float)
+    length = np.array([_length_score(c.words, weights) for c in candidates])
+    centrality = _pagerank(similarity)
+    score = (
+        weights.position * position
+        + weights.paragraph_start * paragraph
+        + weights.centrality * centrality
+        + weights.title * title_similarity
+        + weights.length * length
+    )
     if support is not None:
         # A sentence several sources carried matters more; the first report leads.
-        boosted = np.asarray(score) + weights.centrality * np.log2(np.asarray(support, dtype=float))
+        score = score + weights.centrality * np.log2(np.asarray(support, dtype=float))
         article = np.array([c.article for c in candidates], dtype=float)
-        score = (boosted + weights.first_report / (1.0 + article)).tolist()
+        score = score + weights.first_report / (1.0 + article)
     return score
 
 
@@ -419,29 +410,39 @@ def _length_score(words: int, weights: Weights) -> float:
 
 
 def sentence_graph(candidates: Sequence[Candidate], title: str | None) -> Graph:
-    """Cosine similarity of TF-IDF vectors between sentences, cosine of each to the title,
-    and the stem set of each."""
-    stem_sets = tuple(frozenset(candidate.tokens) for candidate in candidates)
-    # Each distinct stem gets a column, in order of first appearance. The mapping runs in
-    # C (dict.fromkeys, map): a Python loop over every token cost more than the matrix work.
-    tokens = [candidate.tokens for candidate in candidates]
-    vocabulary = {token: i for i, token in enumerate(dict.fromkeys(chain.from_iterable(tokens)))}
+    """Cosine similarity of TF-IDF vectors between sentences, word-set containment between
+    them, and cosine of each to the title."""
+    # Each distinct stem gets a column, in order of first appearance.
+    vocabulary: dict[str, int] = {}
+    columns = [
+        vocabulary.setdefault(token, len(vocabulary))
+        for candidate in candidates
+        for token in candidate.tokens
+    ]
     n, size = len(candidates), len(vocabulary)
     if not size:
-        return Graph(np.zeros((n, n)), np.zeros(n), stem_sets)
-    columns = np.fromiter(map(vocabulary.__getitem__, chain.from_iterable(tokens)), dtype=np.intp)
-    rows = np.repeat(np.arange(n), [len(sentence) for sentence in tokens])
-    counts = np.bincount(rows * size + columns, minlength=n * size).reshape(n, size)
-    document_frequency = (counts > 0).sum(axis=0)
+        return Graph(np.zeros((n, n)), np.zeros((n, n)), np.zeros(n))
+    rows = np.repeat(np.arange(n), [len(candidate.tokens) for candidate in candidates])
+    cells = np.bincount(rows * size + np.array(columns), minlength=n * size)
+    counts = cells.reshape(n, size).astype(float)
+    present = counts > 0
+    document_frequency = present.sum(axis=0)
     idf = np.log((1.0 + n) / (1.0 + document_frequency)) + 1.0
     vectors = _unit_rows(counts * idf)
+    presence = present.astype(float)
     if n * size > _DENSE_CELLS:
         # Many articles: most cells are zero, and a sparse product is far cheaper.
-        sparse_vectors = sparse.csr_matrix(vectors)
+        sparse_vectors, sparse_presence = sparse.csr_matrix(vectors), sparse.csr_matrix(presence)
         similarity = (sparse_vectors @ sparse_vectors.T).toarray()
+        shared = (sparse_presence @ sparse_presence.T).toarray()
     else:
         similarity = vectors @ vectors.T
+        shared = presence @ presence.T
     np.fill_diagonal(similarity, 0.0)
+    sizes = presence.sum(axis=1)
+    smaller = np.maximum(np.minimum.outer(sizes, sizes), 1.0)
+    contained = shared / smaller
+    np.fill_diagonal(contained, 0.0)
     title_similarity = np.zeros(n)
     if title:
         title_vector = np.zeros(size)
@@ -451,7 +452,7 @@ def sentence_graph(candidates: Sequence[Candidate], title: str | None) -> Graph:
         norm = np.linalg.norm(title_vector * idf)
         if norm > 0:
             title_similarity = vectors @ (title_vector * idf / norm)
-    return Graph(similarity, title_similarity, stem_sets)
+    return Graph(similarity, contained, title_similarity)
 
 
 def _unit_rows(matrix: np.ndarray) -> np.ndarray:
