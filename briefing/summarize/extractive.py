@@ -256,8 +256,14 @@ def candidates_of(text: str, article: int = 0) -> list[Candidate]:
     """Sentences of `text` that can be picked, with their tokens (bounded for huge inputs)."""
     pieces: list[tuple[str, list[str], bool]] = []  # text, its words, starts a paragraph
     for paragraph in split_paragraphs(text):
-        for number, sentence in enumerate(paragraph):
-            pieces.extend((piece, words, number == 0) for piece, words in _bounded(sentence))
+        starts = True
+        for sentence in paragraph:
+            words = sentence.split()
+            if len(words) <= MAX_SENTENCE_WORDS:
+                pieces.append((sentence, words, starts))
+            else:
+                pieces.extend((piece, window, starts) for piece, window in _windows(words))
+            starts = False
         if len(pieces) >= MAX_SENTENCES:
             break
     return [
@@ -302,12 +308,9 @@ _WORD_STEMS: dict[str, tuple[str, ...]] = {}
 _WORD_CACHE = 500_000
 
 
-def _bounded(sentence: str) -> list[tuple[str, list[str]]]:
-    """The sentence, or windows of it when it runs on (a text without punctuation), each
-    with its words."""
-    words = sentence.split()
-    if len(words) <= MAX_SENTENCE_WORDS:
-        return [(sentence, words)]
+def _windows(words: list[str]) -> list[tuple[str, list[str]]]:
+    """A sentence that runs on (a text without punctuation) cut into windows of
+    WINDOW_WORDS words, each with its words."""
     windows = (words[i : i + WINDOW_WORDS] for i in range(0, len(words), WINDOW_WORDS))
     return [(" ".join(window), window) for window in windows]
 
