@@ -104,8 +104,11 @@ def run_edition(config: Config, *, now: datetime | None = None, send: bool = Tru
                 digests = [render_digest(edition, s, config) for s in subscribers]
             with timer.stage("deliver"):
                 delivery = deliver(digests, config, store) if send else DeliveryReport()
-            counts = {s.story.id: len(s.story.articles) for s in edition.stories}
-            store.mark_in_edition(edition.id, counts)
+            if delivery.sent or delivery.skipped:
+                # Stories count as told only once the edition reached someone: after a morning
+                # when no subscriber could be reached, the next edition still carries them.
+                counts = {s.story.id: len(s.story.articles) for s in edition.stories}
+                store.mark_in_edition(edition.id, counts)
             pruned = store.prune(now - timedelta(days=config.settings.retention_days))
             if any(pruned.values()):
                 log.info("retention: pruned %s", pruned)

@@ -109,3 +109,24 @@ def test_run_exit_code_3_when_nothing_could_be_sent(tmp_path: Path) -> None:
     assert code == 3, err
     assert "feeds read: 5 ok, 0 failed" in out
     assert out.count("  recipient ") == 3
+
+
+def test_stories_are_told_once_but_not_lost_on_a_morning_nothing_was_sent(tmp_path: Path) -> None:
+    from briefing.config import load_config
+    from briefing.pipeline import run_edition
+
+    day_one = datetime(2026, 11, 29, 3, 30, tzinfo=ZoneInfo("UTC"))
+    day_two, day_three = day_one + timedelta(days=1), day_one + timedelta(days=2)
+    dead_port = free_port()  # no SMTP server listens there on day one
+    with FeedServer() as site:
+        site.documents(_demo_documents())
+        path = _config(tmp_path, site.url(""), dead_port)
+        assert run_edition(load_config(path), now=day_one).exit_code == 3
+        with smtp_sink() as (sink, port):
+            text = path.read_text(encoding="utf-8")
+            path.write_text(text.replace(f"port: {dead_port}", f"port: {port}"), "utf-8")
+            carried = run_edition(load_config(path), now=day_two)
+            sent_on_day_two = len(sink.messages)
+            told = run_edition(load_config(path), now=day_three)
+    assert carried.stories == 5 and sent_on_day_two == 3  # nothing was lost on day one
+    assert told.stories == 0  # told on day two, nothing new since: not repeated
