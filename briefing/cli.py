@@ -154,7 +154,7 @@ def cmd_preview(args: argparse.Namespace) -> int:
         if args.edition:  # one already built: what `briefing send` would send
             edition = load_edition(config, store, args.edition, summarize)
         else:
-            edition, _ = build_edition(config, store, utcnow())
+            edition, _ = build_edition(config, store, utcnow(), remember_stories=False)
     finally:
         store.close()
     digest = render_digest(edition, subscriber, config)

@@ -126,13 +126,22 @@ def run_edition(config: Config, *, now: datetime | None = None, send: bool = Tru
 
 
 def build_edition(
-    config: Config, store: Store, now: datetime, timer: _Timer | None = None
+    config: Config,
+    store: Store,
+    now: datetime,
+    timer: _Timer | None = None,
+    *,
+    remember_stories: bool = True,
 ) -> tuple[Edition, dict[str, int]]:
-    """Cluster the window's articles into ranked stories and summarize them."""
+    """Cluster the window's articles into ranked stories and summarize them.
+
+    `remember_stories=False` (a preview) leaves the stored story assignments as they were, so
+    looking at tomorrow's digest early changes nothing the real run will see.
+    """
     timer = timer or _Timer()
     edition_id = now.astimezone(config.zone).date().isoformat()
     with timer.stage("cluster"):
-        stories = cluster_window(config, store, now)
+        stories = cluster_window(config, store, now, remember=remember_stories)
         stories = select_for_edition(
             stories, store.edition_history(s.id for s in stories), edition_id
         )
@@ -149,15 +158,22 @@ def build_edition(
     return edition, counts
 
 
-def cluster_window(config: Config, store: Store, now: datetime) -> list[Story]:
-    """Stories of the edition window; clustering sees a wider window so stories keep their ids."""
+def cluster_window(
+    config: Config, store: Store, now: datetime, *, remember: bool = True
+) -> list[Story]:
+    """Stories of the edition window; clustering sees a wider window so stories keep their ids.
+
+    With `remember`, new and changed assignments are stored for the next run to build on.
+    """
     window = timedelta(
         hours=max(config.settings.cluster.window_hours, config.settings.edition_window_hours)
     )
     articles = store.articles_since(now - window)
     previous = store.story_assignments(a.id for a in articles)
     assignment = cluster.assign_stories(articles, previous, config.settings.cluster)
-    store.assign_stories({k: v for k, v in assignment.items() if previous.get(k) != v}, now)
+    if remember:
+        changed = {k: v for k, v in assignment.items() if previous.get(k) != v}
+        store.assign_stories(changed, now)
     since = now - timedelta(hours=config.settings.edition_window_hours)
     grouped: dict[str, list[Article]] = defaultdict(list)
     for article in articles:

@@ -6,6 +6,7 @@ import email
 import email.policy
 from collections import Counter
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,8 @@ import yaml
 from aiosmtpd.controller import Controller
 
 from briefing.cli import main
+from briefing.config import load_config
+from briefing.store import Store
 from tests.test_deliver import Mailbox, _free_port
 
 
@@ -83,3 +86,19 @@ def test_preview_of_a_built_edition_as_html_and_text(demo_dir: Path) -> None:
     assert page.startswith("<!DOCTYPE html>") and '<html lang="ar" dir="rtl">' in page
     assert "== اقتصاد ==" in text and "<" not in text
     assert "== سياسة ==" not in text  # the subscriber's sections only
+
+
+def test_preview_of_a_new_edition_changes_nothing_the_run_will_see(demo_dir: Path) -> None:
+    config = str(demo_dir / "briefing.yaml")
+    assert main(["fetch", "--config", config]) == 0
+    page = demo_dir.parent / "p.html"
+    args = ["preview", "--config", config, "--subscriber", "economy@example.org"]
+    assert main([*args, "--output", str(page)]) == 0
+    assert "اقتصاد" in page.read_text(encoding="utf-8")  # an edition was built and rendered
+    store = Store(load_config(config).database_url)
+    try:
+        stored = store.articles_since(datetime(2000, 1, 1, tzinfo=UTC))
+        assert stored  # the fetch stored articles, and the preview clustered them...
+        assert store.story_assignments(a.id for a in stored) == {}  # ...without remembering
+    finally:
+        store.close()
