@@ -19,6 +19,8 @@ from pathlib import Path
 
 import numpy as np
 from datasketch import MinHash, MinHashLSH
+from scipy import sparse
+from scipy.sparse.csgraph import connected_components
 from sklearn.feature_extraction.text import TfidfVectorizer
 
 from briefing.arabic import content_tokens, tokenize
@@ -190,25 +192,18 @@ def minhash_clusters(
     articles: Sequence[Article], threshold: float = 0.85, signatures: list[MinHash] | None = None
 ) -> list[int]:
     """Near-duplicate grouping: LSH candidates with estimated shingle Jaccard >= threshold,
-    joined transitively (union-find)."""
+    joined transitively."""
     signatures = signatures or minhash_signatures(articles)
     lsh = MinHashLSH(threshold=threshold, num_perm=len(signatures[0].hashvalues))
     for i, signature in enumerate(signatures):
         lsh.insert(str(i), signature)
-    parent = list(range(len(articles)))
-
-    def root(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
-    for i, signature in enumerate(signatures):
-        for key in lsh.query(signature):
-            j = int(key)
-            if j != i and signature.jaccard(signatures[j]) >= threshold:
-                parent[root(j)] = root(i)
-    return [root(i) for i in range(len(articles))]
+    pairs = [
+        (i, int(key))
+        for i, signature in enumerate(signatures)
+        for key in lsh.query(signature)
+        if signature.jaccard(signatures[int(key)]) >= threshold
+    ]
+    return connected_labels(len(articles), [i for i, _ in pairs], [j for _, j in pairs])
 
 
 def title_lead_tfidf(articles: Sequence[Article]) -> np.ndarray:
@@ -249,18 +244,14 @@ def all_pairs_clusters(articles: Sequence[Article], threshold: float) -> list[in
     """The naive reference for speed: every pair compared (dense), joined transitively."""
     vectors = title_lead_tfidf(articles)
     sims = vectors @ vectors.T
-    parent = list(range(len(articles)))
-
-    def root(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
     rows, cols = np.nonzero(np.triu(sims, k=1) >= threshold)
-    for i, j in zip(rows.tolist(), cols.tolist(), strict=True):
-        parent[root(j)] = root(i)
-    return [root(i) for i in range(len(articles))]
+    return connected_labels(len(articles), rows, cols)
+
+
+def connected_labels(size: int, rows: Sequence[int], cols: Sequence[int]) -> list[int]:
+    """A label per item, shared by items linked (rows[k], cols[k]) directly or through others."""
+    graph = sparse.coo_matrix((np.ones(len(rows)), (rows, cols)), shape=(size, size))
+    return connected_components(graph, directed=False)[1].tolist()
 
 
 def labelings_over(
