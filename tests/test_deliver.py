@@ -190,6 +190,8 @@ def test_messages_arrive_intact(tmp_path: Path, server: Controller, mailbox: Mai
     assert set(_statuses(config).values()) == {"sent"}
     # aiosmtpd announces 8BITMIME: text goes as 8bit, and the envelope says so (RFC 6152)
     assert all("BODY=8BITMIME" in options for options in mailbox.mail_options)
+    for (_, raw), options in zip(mailbox.received, mailbox.mail_options, strict=True):
+        assert f"SIZE={len(raw)}" in options  # RFC 1870: the octets sent, CRLFs included
     encodings = {
         part["Content-Transfer-Encoding"]
         for raw in received.values()
@@ -352,6 +354,19 @@ def test_550_recipient_is_reported_and_the_others_delivered(
     assert _statuses(config)[who] == "failed_permanent"
     again = _deliver(digests, config)  # a permanent failure is not retried every run
     assert who in again.skipped and not again.sent and mailbox.attempts[who] == 0
+
+
+def test_an_unsendable_address_fails_alone_and_the_session_goes_on(
+    tmp_path: Path, server: Controller, mailbox: Mailbox
+) -> None:
+    config = _config(tmp_path, server.port, concurrency=1)  # one session for all of them
+    digests = _digests(config)
+    bad = replace(digests[0], subscriber="two words@example.org")  # a space ends an address
+    report = _deliver([digests[0], bad, *digests[1:]], config)
+    [(who, why)] = report.failed
+    assert who == bad.subscriber and "permanent" in why
+    assert sorted(report.sent) == sorted(d.subscriber for d in digests)
+    assert len(mailbox.sessions) == 1  # the envelope was reset, not the connection dropped
 
 
 def test_one_connection_reused_per_worker_within_the_concurrency_limit(

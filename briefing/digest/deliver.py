@@ -380,17 +380,13 @@ async def _send_one(digest: Digest, connection: _Connection, run: _Run) -> None:
         try:
             client = await _connect(connection)
             connecting = False
-            # Built for this session: 8bit parts only where the relay announced 8BITMIME.
-            eight_bit = client.supports_extension("8bitmime")
-            payload = message_bytes(digest, run.config, eight_bit=eight_bit)
-            options = ["BODY=8BITMIME"] if eight_bit else []
-            await client.sendmail(sender, [digest.subscriber], payload, mail_options=options)
+            await _transaction(client, sender, digest, run.config)
             connection.used += 1
         except _Fatal as exc:
             run.fatal = str(exc)
             _finish(run, digest, run.fatal)
             return
-        except DeliveryError as exc:  # this message cannot be sent as it is (its address)
+        except (DeliveryError, ValueError) as exc:  # this message cannot be sent (its address)
             _finish(run, digest, str(exc), permanent=True)
             return
         except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
@@ -416,14 +412,29 @@ async def _send_one(digest: Digest, connection: _Connection, run: _Run) -> None:
     _finish(run, digest, f"{reason} (after {smtp.retries + 1} attempts)")
 
 
+async def _transaction(
+    client: aiosmtplib.SMTP, sender: str, digest: Digest, config: Config
+) -> None:
+    """MAIL, RCPT and DATA for one message: aiosmtplib's sendmail, less its extra pass over
+    the whole message to measure it (our line ends are CRLF already: the size is the length).
+    The message is built for this session: 8bit parts only if the relay announced 8BITMIME."""
+    eight_bit = client.supports_extension("8bitmime")
+    payload = message_bytes(digest, config, eight_bit=eight_bit)
+    options = [f"SIZE={len(payload)}"] if client.supports_extension("size") else []
+    options += ["BODY=8BITMIME"] if eight_bit else []
+    try:
+        await client.mail(sender, options=options)
+        await client.rcpt(digest.subscriber)
+        await client.data(payload)
+    except (aiosmtplib.SMTPResponseException, ValueError):  # ValueError: an unsendable address
+        with contextlib.suppress(aiosmtplib.SMTPException, OSError):
+            await client.rset()  # the session stays usable for a retry or the next message
+        raise
+
+
 def _classify(exc: BaseException) -> tuple[str, str]:
     """(reason, verdict): permanent (5xx for this recipient), fatal (the run cannot go on),
     retry (4xx, the session is still good) or reconnect (the session is gone)."""
-    if isinstance(exc, aiosmtplib.SMTPRecipientsRefused):
-        refusal = exc.recipients[0]
-        return f"{refusal.code} {refusal.message}", (
-            "permanent" if refusal.code >= 500 else "retry"
-        )
     if isinstance(exc, aiosmtplib.SMTPSenderRefused) and exc.code >= 500:
         return f"sender refused: {exc.code} {exc.message}", "fatal"
     if isinstance(exc, aiosmtplib.SMTPResponseException):
