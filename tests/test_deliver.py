@@ -223,6 +223,29 @@ def test_a_relay_without_8bitmime_gets_base64(tmp_path: Path, mailbox: Mailbox) 
         assert _content(msg.get_body(("plain",))) == digest.text.encode("utf-8")  # type: ignore[arg-type]
 
 
+class _NoEhlo(Mailbox):
+    """A relay from before ESMTP: EHLO is an unknown command, HELO works."""
+
+    async def handle_EHLO(
+        self, server: Any, session: Any, envelope: Any, hostname: str, responses: list[str]
+    ) -> list[str]:
+        return ["500 Error: command EHLO not recognized"]
+
+
+def test_a_relay_without_ehlo_is_greeted_with_helo_and_gets_base64(tmp_path: Path) -> None:
+    mailbox = _NoEhlo()
+    relay = Controller(mailbox, hostname="127.0.0.1", port=_free_port())
+    relay.start()
+    try:
+        config = _config(tmp_path, relay.port)
+        digests = _digests(config)
+        report = _deliver(digests, config)
+    finally:
+        relay.stop()
+    assert len(report.sent) == len(digests) and not report.failed
+    assert all(raw.isascii() for _, raw in mailbox.received)  # no 8BITMIME without EHLO
+
+
 def test_8bit_only_for_parts_that_can_travel_as_they_are(tmp_path: Path) -> None:
     config = fixed_config(tmp_path)
     digest = _digests(config)[0]
