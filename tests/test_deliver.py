@@ -21,7 +21,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import replace
-from email.message import EmailMessage
+from email.message import EmailMessage, Message
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +31,13 @@ from aiosmtpd.smtp import AuthResult, LoginPassword
 from pydantic import ValidationError
 
 from briefing.config import Config, EmailSettings, Smtp, Subscriber
-from briefing.digest.deliver import DeliveryReport, build_message, deliver, message_id
+from briefing.digest.deliver import (
+    DeliveryReport,
+    build_message,
+    deliver,
+    message_bytes,
+    message_id,
+)
 from briefing.digest.render import render_digest
 from briefing.models import Digest
 from briefing.store import Store
@@ -49,6 +55,7 @@ class Mailbox:
 
     def __init__(self) -> None:
         self.received: list[tuple[str, bytes]] = []
+        self.mail_options: list[list[str]] = []  # the MAIL FROM parameters of each message
         self.sessions: set[int] = set()
         self.attempts: Counter[str] = Counter()
         self.refuse: set[str] = set()  # 550 at RCPT
@@ -78,6 +85,7 @@ class Mailbox:
             return "451 4.3.0 busy, try again later"
         with self.lock:
             self.received.append((recipient, envelope.original_content or envelope.content))
+            self.mail_options.append(envelope.mail_options)
         return "250 2.0.0 queued"
 
     def counts(self) -> Counter[str]:
@@ -136,6 +144,21 @@ def _parse(raw: bytes) -> EmailMessage:
     return email.message_from_bytes(raw, policy=email.policy.default)  # type: ignore[return-value]
 
 
+def _content(part: Message) -> bytes:
+    """A part's content as a mail client reads it. Base64 gives back the very bytes that were
+    rendered; 8bit text travels in MIME's canonical form, every line end a CRLF."""
+    raw = part.get_payload(decode=True)
+    assert isinstance(raw, bytes)
+    if part["Content-Transfer-Encoding"] == "8bit":
+        assert b"\n" not in raw.replace(b"\r\n", b""), "only CRLF line ends on the wire"
+        return raw.replace(b"\r\n", b"\n")
+    return raw
+
+
+def _longest_line(raw: bytes) -> int:
+    return max(len(line) for line in raw.split(b"\r\n"))
+
+
 def test_messages_arrive_intact(tmp_path: Path, server: Controller, mailbox: Mailbox) -> None:
     config = _config(tmp_path, server.port)
     digests = _digests(config)
@@ -156,14 +179,98 @@ def test_messages_arrive_intact(tmp_path: Path, server: Controller, mailbox: Mai
         assert msg["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
         text_part = msg.get_body(("plain",))
         assert text_part is not None
-        assert text_part.get_payload(decode=True) == digest.text.encode("utf-8")
+        assert _content(text_part) == digest.text.encode("utf-8")
         html_part = msg.get_body(("html",))
         if digest.html is None:
             assert msg.get_content_type() == "text/plain"
         else:
             assert html_part is not None
-            assert html_part.get_payload(decode=True) == digest.html.encode("utf-8")
+            assert _content(html_part) == digest.html.encode("utf-8")
+        assert _longest_line(received[digest.subscriber]) <= 998
     assert set(_statuses(config).values()) == {"sent"}
+    # aiosmtpd announces 8BITMIME: text goes as 8bit, and the envelope says so (RFC 6152)
+    assert all("BODY=8BITMIME" in options for options in mailbox.mail_options)
+    for (_, raw), options in zip(mailbox.received, mailbox.mail_options, strict=True):
+        assert f"SIZE={len(raw)}" in options  # RFC 1870: the octets sent, CRLFs included
+    encodings = {
+        part["Content-Transfer-Encoding"]
+        for raw in received.values()
+        for part in _parse(raw).walk()
+        if not part.is_multipart()
+    }
+    assert encodings == {"8bit"}  # every line fits, even that of a story with 11 sources
+
+
+def test_a_relay_without_8bitmime_gets_base64(tmp_path: Path, mailbox: Mailbox) -> None:
+    # decode_data=True: aiosmtpd then decodes the data as ASCII text and announces no 8BITMIME
+    relay = Controller(mailbox, hostname="127.0.0.1", port=_free_port(), decode_data=True)
+    relay.start()
+    try:
+        config = _config(tmp_path, relay.port)
+        digests = _digests(config)
+        report = _deliver(digests, config)
+    finally:
+        relay.stop()
+    assert len(report.sent) == len(digests) and not report.failed
+    assert not any("BODY=8BITMIME" in options for options in mailbox.mail_options)
+    for digest in digests:
+        raw = dict(mailbox.received)[digest.subscriber]
+        assert raw.isascii()
+        msg = _parse(raw)
+        for part in msg.walk():
+            if not part.is_multipart():
+                assert part["Content-Transfer-Encoding"] == "base64"
+        assert _content(msg.get_body(("plain",))) == digest.text.encode("utf-8")  # type: ignore[arg-type]
+
+
+class _NoEhlo(Mailbox):
+    """A relay from before ESMTP: EHLO is an unknown command, HELO works."""
+
+    async def handle_EHLO(
+        self, server: Any, session: Any, envelope: Any, hostname: str, responses: list[str]
+    ) -> list[str]:
+        return ["500 Error: command EHLO not recognized"]
+
+
+def test_a_relay_without_ehlo_is_greeted_with_helo_and_gets_base64(tmp_path: Path) -> None:
+    mailbox = _NoEhlo()
+    relay = Controller(mailbox, hostname="127.0.0.1", port=_free_port())
+    relay.start()
+    try:
+        config = _config(tmp_path, relay.port)
+        digests = _digests(config)
+        report = _deliver(digests, config)
+    finally:
+        relay.stop()
+    assert len(report.sent) == len(digests) and not report.failed
+    assert all(raw.isascii() for _, raw in mailbox.received)  # no 8BITMIME without EHLO
+
+
+def test_8bit_only_for_parts_that_can_travel_as_they_are(tmp_path: Path) -> None:
+    config = fixed_config(tmp_path)
+    digest = _digests(config)[0]
+    html = "<p>سطر قصير</p>\n"
+    boundary_line = "--=_briefing_" + message_id(digest, "example.org")[10:-1].replace("@", "_")
+    cases = {
+        "نص عربي قصير\nوسطر ثان\n": "8bit",
+        "ب" * 499 + "\n": "8bit",  # 998 octets: the longest line SMTP allows
+        "ب" * 500 + "\n": "base64",  # 1,000 octets
+        "سطر\rمع CR وحده\n": "base64",  # a bare CR would become a line end on the way
+        "صفر \0 هنا\n": "base64",
+        f"{boundary_line}\n": "base64",  # would end the part early
+    }
+    for text, expected in cases.items():
+        raw = message_bytes(replace(digest, text=text, html=html), config, eight_bit=True)
+        msg = _parse(raw)
+        plain = msg.get_body(("plain",))
+        assert plain is not None and plain["Content-Transfer-Encoding"] == expected, text[:20]
+        assert _content(plain) == text.encode("utf-8")
+        assert _longest_line(raw) <= 998
+        assert len(list(msg.iter_parts())) == 2
+    text_only = message_bytes(replace(digest, html=None), config, eight_bit=True)
+    assert _parse(text_only)["Content-Transfer-Encoding"] == "8bit"
+    assert text_only.endswith(b"\r\n")
+    assert message_bytes(digest, config).isascii()  # base64 unless asked: .eml files, old relays
 
 
 def test_message_id_is_stable_per_subscriber_and_edition(tmp_path: Path) -> None:
@@ -270,6 +377,19 @@ def test_550_recipient_is_reported_and_the_others_delivered(
     assert _statuses(config)[who] == "failed_permanent"
     again = _deliver(digests, config)  # a permanent failure is not retried every run
     assert who in again.skipped and not again.sent and mailbox.attempts[who] == 0
+
+
+def test_an_unsendable_address_fails_alone_and_the_session_goes_on(
+    tmp_path: Path, server: Controller, mailbox: Mailbox
+) -> None:
+    config = _config(tmp_path, server.port, concurrency=1)  # one session for all of them
+    digests = _digests(config)
+    bad = replace(digests[0], subscriber="two words@example.org")  # a space ends an address
+    report = _deliver([digests[0], bad, *digests[1:]], config)
+    [(who, why)] = report.failed
+    assert who == bad.subscriber and "permanent" in why
+    assert sorted(report.sent) == sorted(d.subscriber for d in digests)
+    assert len(mailbox.sessions) == 1  # the envelope was reset, not the connection dropped
 
 
 def test_one_connection_reused_per_worker_within_the_concurrency_limit(

@@ -25,6 +25,7 @@ from email import message_from_bytes
 from email.header import Header
 from email.message import Message
 from email.utils import format_datetime, formataddr
+from functools import lru_cache
 from pathlib import Path
 
 import aiosmtplib
@@ -71,14 +72,18 @@ def message_id(digest: Digest, domain: str) -> str:
     return f"<briefing.{digest.edition_id}.{key}@{domain}>"
 
 
-def message_bytes(digest: Digest, config: Config, *, now: datetime | None = None) -> bytes:
+def message_bytes(
+    digest: Digest, config: Config, *, now: datetime | None = None, eight_bit: bool = False
+) -> bytes:
     """The message as sent: MIME with CRLF line ends, ready for SMTP or an .eml file.
 
     Written out directly rather than through the email package's generator, which spent
     half the sender's CPU on it (line by line writes, a boundary search over the body).
-    The format is fixed and small: headers, then one or two UTF-8 parts in base64. Base64
-    keeps each part byte for byte what was rendered, keeps lines short for relays that
-    limit them, and cannot contain the boundary (its alphabet has no "_").
+    The format is fixed and small: headers, then one or two UTF-8 parts. A part is base64
+    (byte for byte what was rendered, short lines, safe through any relay) unless
+    `eight_bit` is set (the relay announced 8BITMIME, RFC 6152) and the part can travel as
+    it is: then it goes as 8bit UTF-8, for an Arabic digest a quarter fewer bytes and a
+    third fewer lines than base64, which both the relay and this process pay for.
     """
     if not digest.subscriber.isascii():
         raise DeliveryError(
@@ -87,9 +92,9 @@ def message_bytes(digest: Digest, config: Config, *, now: datetime | None = None
     email = config.settings.email
     domain = email.sender.rsplit("@", 1)[1]
     headers = [
-        ("From", formataddr((email.sender_name, email.sender), charset="utf-8")),
+        ("From", _encoded_sender(email.sender_name, email.sender)),
         ("To", digest.subscriber),
-        ("Subject", Header(digest.subject, "utf-8", header_name="Subject").encode(linesep="\r\n")),
+        ("Subject", _encoded_subject(digest.subject)),
         ("Date", format_datetime(now or utcnow())),
         ("Message-ID", message_id(digest, domain)),
     ]
@@ -101,24 +106,55 @@ def message_bytes(digest: Digest, config: Config, *, now: datetime | None = None
             headers.append(("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"))
     headers += [("Auto-Submitted", "auto-generated"), ("MIME-Version", "1.0")]
     if digest.html is None:
-        body = _part(digest.text, "plain")
+        body = _part(digest.text, "plain", eight_bit=eight_bit)
+        body += "" if body.endswith("\r\n") else "\r\n"  # SMTP data ends with a line end
     else:
         boundary = f"=_briefing_{message_id(digest, domain)[10:-1].replace('@', '_')}"
         headers.append(("Content-Type", f'multipart/alternative; boundary="{boundary}"'))
-        body = (  # a blank line ends the headers, then the parts
-            f"\r\n--{boundary}\r\n{_part(digest.text, 'plain')}"
-            f"--{boundary}\r\n{_part(digest.html, 'html')}--{boundary}--\r\n"
-        )
+        plain = _part(digest.text, "plain", eight_bit=eight_bit, boundary=boundary)
+        rich = _part(digest.html, "html", eight_bit=eight_bit, boundary=boundary)
+        # A blank line ends the headers; the CRLF before each "--boundary" belongs to the
+        # boundary, not to the part before it.
+        body = f"\r\n--{boundary}\r\n{plain}\r\n--{boundary}\r\n{rich}\r\n--{boundary}--\r\n"
     head = "".join(f"{name}: {value}\r\n" for name, value in headers)
-    return (head + body).encode("ascii")
+    return head.encode("ascii") + body.encode("utf-8")
 
 
-def _part(text: str, subtype: str) -> str:
-    encoded = base64.encodebytes(text.encode("utf-8")).decode("ascii").replace("\n", "\r\n")
+# The sender and the subject are the same for a whole edition: encode them once.
+@lru_cache(maxsize=8)
+def _encoded_sender(name: str | None, address: str) -> str:
+    return formataddr((name, address), charset="utf-8")
+
+
+@lru_cache(maxsize=8)
+def _encoded_subject(subject: str) -> str:
+    return Header(subject, "utf-8", header_name="Subject").encode(linesep="\r\n")
+
+
+MAX_LINE_OCTETS = 998  # RFC 5322 2.1.1, without the CRLF
+
+
+def _part(text: str, subtype: str, *, eight_bit: bool, boundary: str = "") -> str:
+    """A part's headers and body: 8bit bodies keep their last line end, as part of the
+    content; base64 bodies need none."""
+    if eight_bit and _fits_8bit(text, boundary):
+        encoding, body = "8bit", text.replace("\n", "\r\n")
+    else:
+        encoding = "base64"
+        body = base64.encodebytes(text.encode("utf-8")).decode("ascii")
+        body = body.replace("\n", "\r\n").removesuffix("\r\n")
     return (
         f'Content-Type: text/{subtype}; charset="utf-8"\r\n'
-        f"Content-Transfer-Encoding: base64\r\n\r\n{encoded}"
+        f"Content-Transfer-Encoding: {encoding}\r\n\r\n{body}"
     )
+
+
+def _fits_8bit(text: str, boundary: str) -> bool:
+    """Whether text can travel as 8bit (RFC 6152): no bare CR or NUL, which SMTP would
+    rewrite or refuse, lines within the SMTP limit, and no line taken for the boundary."""
+    if "\r" in text or "\0" in text or (boundary and boundary in text):
+        return False
+    return max(map(len, text.encode("utf-8").split(b"\n"))) <= MAX_LINE_OCTETS
 
 
 def build_message(digest: Digest, config: Config, *, now: datetime | None = None) -> Message:
@@ -242,6 +278,8 @@ class _Connection:
             await client.connect()
             if self.run.credentials:
                 await client.login(*self.run.credentials)
+            if client.is_ehlo_or_helo_needed:  # greet now, to know the relay's extensions
+                await _greet(client)
         return self.client
 
     async def close(self) -> None:
@@ -257,6 +295,14 @@ class _Connection:
         client, self.client = self.client, None
         if client is not None:
             client.close()
+
+
+async def _greet(client: aiosmtplib.SMTP) -> None:
+    """EHLO, or HELO for a relay too old for EHLO (as aiosmtplib's sendmail would)."""
+    try:
+        await client.ehlo()
+    except aiosmtplib.SMTPHeloError:
+        await client.helo()
 
 
 def credentials_from_env(smtp: Smtp) -> tuple[str, str] | None:
@@ -328,22 +374,20 @@ async def _send_one(digest: Digest, connection: _Connection, run: _Run) -> None:
     ):
         run.skipped.append(digest.subscriber)
         return
-    try:
-        payload = message_bytes(digest, run.config)
-    except DeliveryError as exc:
-        _finish(run, digest, str(exc), permanent=True)
-        return
     reason, connecting = "", False
     for attempt in range(smtp.retries + 1):
         connecting = True
         try:
             client = await _connect(connection)
             connecting = False
-            await client.sendmail(sender, [digest.subscriber], payload)
+            await _transaction(client, sender, digest, run.config)
             connection.used += 1
         except _Fatal as exc:
             run.fatal = str(exc)
             _finish(run, digest, run.fatal)
+            return
+        except (DeliveryError, ValueError) as exc:  # this message cannot be sent (its address)
+            _finish(run, digest, str(exc), permanent=True)
             return
         except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
             reason, verdict = _classify(exc)
@@ -368,14 +412,29 @@ async def _send_one(digest: Digest, connection: _Connection, run: _Run) -> None:
     _finish(run, digest, f"{reason} (after {smtp.retries + 1} attempts)")
 
 
+async def _transaction(
+    client: aiosmtplib.SMTP, sender: str, digest: Digest, config: Config
+) -> None:
+    """MAIL, RCPT and DATA for one message: aiosmtplib's sendmail, less its extra pass over
+    the whole message to measure it (our line ends are CRLF already: the size is the length).
+    The message is built for this session: 8bit parts only if the relay announced 8BITMIME."""
+    eight_bit = client.supports_extension("8bitmime")
+    payload = message_bytes(digest, config, eight_bit=eight_bit)
+    options = [f"SIZE={len(payload)}"] if client.supports_extension("size") else []
+    options += ["BODY=8BITMIME"] if eight_bit else []
+    try:
+        await client.mail(sender, options=options)
+        await client.rcpt(digest.subscriber)
+        await client.data(payload)
+    except (aiosmtplib.SMTPResponseException, ValueError):  # ValueError: an unsendable address
+        with contextlib.suppress(aiosmtplib.SMTPException, OSError):
+            await client.rset()  # the session stays usable for a retry or the next message
+        raise
+
+
 def _classify(exc: BaseException) -> tuple[str, str]:
     """(reason, verdict): permanent (5xx for this recipient), fatal (the run cannot go on),
     retry (4xx, the session is still good) or reconnect (the session is gone)."""
-    if isinstance(exc, aiosmtplib.SMTPRecipientsRefused):
-        refusal = exc.recipients[0]
-        return f"{refusal.code} {refusal.message}", (
-            "permanent" if refusal.code >= 500 else "retry"
-        )
     if isinstance(exc, aiosmtplib.SMTPSenderRefused) and exc.code >= 500:
         return f"sender refused: {exc.code} {exc.message}", "fatal"
     if isinstance(exc, aiosmtplib.SMTPResponseException):
