@@ -27,7 +27,7 @@ def shingles(key: str) -> np.ndarray:
     words = key.split()
     grams = [" ".join(words[i : i + SHINGLE_WORDS]) for i in range(len(words) - SHINGLE_WORDS + 1)]
     grams = grams or [" ".join(words)]
-    return np.fromiter((zlib.crc32(g.encode("utf-8")) for g in grams), dtype=np.uint64)
+    return np.fromiter(map(zlib.crc32, map(str.encode, grams)), dtype=np.uint64, count=len(grams))
 
 
 def signature(key: str) -> np.ndarray:
