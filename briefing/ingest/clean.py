@@ -40,8 +40,12 @@ class Rule:
 
 @dataclass(frozen=True, slots=True)
 class Rules:
-    anywhere: tuple[Rule, ...] = ()
+    anywhere: tuple[Rule, ...] = ()  # kept longest max_words first (see _is_furniture)
     last_line: tuple[Rule, ...] = ()
+
+    def __post_init__(self) -> None:
+        by_reach = tuple(sorted(self.anywhere, key=lambda r: -r.max_words))
+        object.__setattr__(self, "anywhere", by_reach)
 
     def __add__(self, other: Rules) -> Rules:
         return Rules(self.anywhere + other.anywhere, self.last_line + other.last_line)
@@ -119,8 +123,15 @@ def clean_text(text: str, title: str = "", rules: Rules | None = None) -> Cleane
 
 
 def _is_furniture(key: str, rules: Iterable[Rule]) -> bool:
-    words = len(key.split())  # counted once, not once per rule
-    return any(rule.matches(key, words) for rule in rules) or _is_navigation(key)
+    """`rules` longest max_words first: most news lines are longer than any rule's reach,
+    so they leave the loop at once."""
+    words = len(key.split())
+    for rule in rules:
+        if words > rule.max_words:
+            break
+        if rule.pattern.search(key):
+            return True
+    return _is_navigation(key)
 
 
 def _is_navigation(key: str) -> bool:

@@ -26,7 +26,7 @@ from typing import Any, TypeVar
 
 from briefing.arabic import normalize
 from briefing.ingest.clean import Rules, clean_text, rules_for
-from briefing.ingest.dedup import signature
+from briefing.ingest.dedup import signatures
 from briefing.ingest.fulltext import doubt
 from briefing.ingest.parse import normalized_hash
 from briefing.models import Article
@@ -118,13 +118,22 @@ def _start_method() -> str:
 
 
 def finish_items(items: list[tuple[Article, str | None]], rules_key: RulesKey) -> list[Finished]:
-    """Finish a feed's new items, each with its page text (None when no page was used)."""
+    """Finish a feed's new items, each with its page text (None when no page was used):
+    pick the body (page or feed), clean it, hash it."""
     rules = rules_for(*rules_key)
-    return [finish(article, page_text, rules) for article, page_text in items]
+    drafts = [_finish_text(article, page_text, rules) for article, page_text in items]
+    keys = [key for _, key, _, _ in drafts]
+    sigs = signatures(keys) if keys else []
+    return [
+        Finished(article, sig.tobytes(), from_page, problem)
+        for (article, _, from_page, problem), sig in zip(drafts, sigs, strict=True)
+    ]
 
 
-def finish(article: Article, page_text: str | None, rules: Rules) -> Finished:
-    """Pick the body (page or feed), clean it and hash it."""
+def _finish_text(
+    article: Article, page_text: str | None, rules: Rules
+) -> tuple[Article, str, bool, str | None]:
+    """The finished article, its normalized text, whether the page text was used, and why not."""
     body, from_page = article.text, False
     problem = doubt(page_text, article.text) if page_text else None
     if page_text and problem is None:
@@ -133,4 +142,4 @@ def finish(article: Article, page_text: str | None, rules: Rules) -> Finished:
     text = cleaned.text or article.description
     key = normalize(f"{article.title}\n{text}")
     finished = replace(article, text=text, raw_text=body, content_hash=normalized_hash(key))
-    return Finished(finished, signature(key).tobytes(), from_page, problem)
+    return finished, key, from_page, problem
