@@ -235,7 +235,7 @@ class _Run:
             )
         )
         finished_all = await self._finish(feed, list(zip(candidates, pages, strict=True)))
-        fresh: list[tuple[Article, np.ndarray]] = []
+        fresh: list[tuple[Article, str, bytes]] = []  # article, source, signature
         full_texts = 0
         for item in finished_all:
             if item.page_doubt:
@@ -250,12 +250,9 @@ class _Run:
                 continue
             self.seen.add(finished)
             self.near.add(source, finished.id, sig)
-            fresh.append((finished, sig))
+            fresh.append((finished, source, item.signature))
             full_texts += item.from_page
-        new = self.store.add_articles((a for a, _ in fresh), fetched_at=self.now)
-        self.store.add_fingerprints(
-            ((_source_key(a), a.id, sig.tobytes()) for a, sig in fresh), created=self.now
-        )
+        new = self.store.add_fingerprinted_articles(fresh, fetched_at=self.now)
         return FeedOutcome(
             feed.name,
             new_items=new,

@@ -89,6 +89,8 @@ class NearDuplicates:
         ids = self._ids.get(source)
         if not ids:
             return None
-        scores = (self._sigs[source][: len(ids)] == sig[None, :]).mean(axis=1)
-        best = int(np.argmax(scores))
-        return ids[best] if scores[best] >= self.threshold else None
+        # Equal positions counted, not averaged: count / NUM_PERM >= threshold exactly when
+        # count >= threshold * NUM_PERM (a power of two: both sides are exact).
+        equal = np.count_nonzero(self._sigs[source][: len(ids)] == sig[None, :], axis=1)
+        best = int(np.argmax(equal))
+        return ids[best] if equal[best] >= self.threshold * NUM_PERM else None
