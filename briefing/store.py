@@ -67,6 +67,10 @@ feeds = Table(
     Column("last_warning", Text),  # a problem that did not stop the feed (e.g. broken XML)
 )
 
+_UPDATE_FEED = update(feeds).where(feeds.c.name == bindparam("feed_name"))
+_INSERT_FEED = insert(feeds)
+_SELECT_FEED = select(feeds).where(feeds.c.name == bindparam("feed_name"))
+
 # Full-text cache: one row per article page ever fetched, so that no page is fetched twice.
 pages = Table(
     "pages",
@@ -223,7 +227,7 @@ class Store:
 
     def feed_state(self, name: str) -> dict[str, Any] | None:
         with self.engine.connect() as conn:
-            row = conn.execute(select(feeds).where(feeds.c.name == name)).mappings().first()
+            row = conn.execute(_SELECT_FEED, {"feed_name": name}).mappings().first()
         return _aware_row(row) if row else None
 
     def all_feed_states(self) -> list[dict[str, Any]]:
@@ -234,12 +238,14 @@ class Store:
     def save_feed_state(self, name: str, **values: Any) -> None:
         values = {k: _naive_utc(v) if isinstance(v, datetime) else v for k, v in values.items()}
         with self.engine.begin() as conn:
-            done = conn.execute(update(feeds).where(feeds.c.name == name).values(**values))
+            # Statements built once, values as parameters: building a statement from values
+            # cost more than running it (ingest saves every feed's state every run).
+            done = conn.execute(_UPDATE_FEED, {"feed_name": name, **values})
             if done.rowcount == 0:
                 values.setdefault("url", "")
                 values.setdefault("consecutive_failures", 0)
                 values.setdefault("new_items_last_run", 0)
-                conn.execute(insert(feeds).values(name=name, **values))
+                conn.execute(_INSERT_FEED, {"name": name, **values})
 
     # ---- article pages (full-text cache) and fingerprints ------------------------------
 
