@@ -120,10 +120,11 @@ def _start_method() -> str:
 def finish_items(items: list[tuple[Article, str | None]], rules_key: RulesKey) -> list[Finished]:
     """Finish a feed's new items, each with its page text (None when no page was used):
     pick the body (page or feed), clean it, hash it."""
+    if not items:
+        return []
     rules = rules_for(*rules_key)
     drafts = [_finish_text(article, page_text, rules) for article, page_text in items]
-    keys = [key for _, key, _, _ in drafts]
-    sigs = signatures(keys) if keys else []
+    sigs = signatures([key for _, key, _, _ in drafts])
     return [
         Finished(article, sig.tobytes(), from_page, problem)
         for (article, _, from_page, problem), sig in zip(drafts, sigs, strict=True)
