@@ -162,6 +162,8 @@ class Ingest(Strict):
     boilerplate_file: str | None = (
         None  # extra rules (boilerplate.yaml layout), beside briefing.yaml
     )
+    # Processes that parse feeds and clean items; None: one per CPU; 0: threads of the run.
+    parse_workers: int | None = Field(default=None, ge=0, le=64)
 
 
 class Cluster(Strict):

@@ -67,6 +67,10 @@ feeds = Table(
     Column("last_warning", Text),  # a problem that did not stop the feed (e.g. broken XML)
 )
 
+_UPDATE_FEED = update(feeds).where(feeds.c.name == bindparam("feed_name"))
+_INSERT_FEED = insert(feeds)
+_SELECT_FEED = select(feeds).where(feeds.c.name == bindparam("feed_name"))
+
 # Full-text cache: one row per article page ever fetched, so that no page is fetched twice.
 pages = Table(
     "pages",
@@ -223,7 +227,7 @@ class Store:
 
     def feed_state(self, name: str) -> dict[str, Any] | None:
         with self.engine.connect() as conn:
-            row = conn.execute(select(feeds).where(feeds.c.name == name)).mappings().first()
+            row = conn.execute(_SELECT_FEED, {"feed_name": name}).mappings().first()
         return _aware_row(row) if row else None
 
     def all_feed_states(self) -> list[dict[str, Any]]:
@@ -234,12 +238,14 @@ class Store:
     def save_feed_state(self, name: str, **values: Any) -> None:
         values = {k: _naive_utc(v) if isinstance(v, datetime) else v for k, v in values.items()}
         with self.engine.begin() as conn:
-            done = conn.execute(update(feeds).where(feeds.c.name == name).values(**values))
+            # Statements built once, values as parameters: building a statement from values
+            # cost more than running it (ingest saves every feed's state every run).
+            done = conn.execute(_UPDATE_FEED, {"feed_name": name, **values})
             if done.rowcount == 0:
                 values.setdefault("url", "")
                 values.setdefault("consecutive_failures", 0)
                 values.setdefault("new_items_last_run", 0)
-                conn.execute(insert(feeds).values(name=name, **values))
+                conn.execute(_INSERT_FEED, {"name": name, **values})
 
     # ---- article pages (full-text cache) and fingerprints ------------------------------
 
@@ -275,11 +281,7 @@ class Store:
 
     def add_fingerprints(self, items: Iterable[tuple[str, str, bytes]], created: datetime) -> None:
         """Store (source, article_id, signature bytes); an id stored already is kept as is."""
-        rows = [
-            {"article_id": i, "source": s, "created_at": _naive_utc(created), "signature": sig}
-            for s, i, sig in items
-        ]
-        self._insert_new(fingerprints, rows)
+        self._insert_new((fingerprints, _fingerprint_rows(items, created)))
 
     # ---- articles ----------------------------------------------------------------------
 
@@ -293,32 +295,48 @@ class Store:
 
     def add_articles(self, items: Iterable[Article], fetched_at: datetime) -> int:
         """Insert articles not stored yet; return how many were new."""
-        return self._insert_new(articles, [_article_row(a, fetched_at) for a in items])
+        return self._insert_new((articles, [_article_row(a, fetched_at) for a in items]))[0]
 
-    def _insert_new(self, table: Table, rows: list[dict[str, Any]]) -> int:
-        """Insert rows whose key is not stored yet; return how many went in.
+    def add_fingerprinted_articles(
+        self, items: Iterable[tuple[Article, str, bytes]], fetched_at: datetime
+    ) -> int:
+        """`add_articles` and `add_fingerprints` of (article, source, signature) in one
+        transaction (a commit per feed, not two); return how many articles were new."""
+        items = list(items)
+        article_rows = [_article_row(a, fetched_at) for a, _, _ in items]
+        fingerprint_rows = _fingerprint_rows(((s, a.id, sig) for a, s, sig in items), fetched_at)
+        return self._insert_new((articles, article_rows), (fingerprints, fingerprint_rows))[0]
 
-        One multi-row insert when none is stored (the usual case: ingest filters known keys
-        first); else row by row, skipping the ones another run stored meanwhile.
+    def _insert_new(self, *batches: tuple[Table, list[dict[str, Any]]]) -> list[int]:
+        """Insert rows whose key is not stored yet, in one transaction; return how many went
+        in, per batch.
+
+        One multi-row insert per table when none is stored (the usual case: ingest filters
+        known keys first); else row by row, skipping the ones another run stored meanwhile.
         """
-        if not rows:
-            return 0
+        if not any(rows for _, rows in batches):
+            return [0] * len(batches)
         try:
             with self.engine.begin() as conn:
-                conn.execute(insert(table), rows)
-            return len(rows)
+                for table, rows in batches:
+                    if rows:
+                        conn.execute(insert(table), rows)
+            return [len(rows) for _, rows in batches]
         except IntegrityError:
             pass
-        new = 0
+        counts = []
         with self.engine.begin() as conn:
-            for row in rows:
-                try:
-                    with conn.begin_nested():
-                        conn.execute(insert(table).values(**row))
-                    new += 1
-                except IntegrityError:
-                    continue  # stored by an earlier run: keep the first copy
-        return new
+            for table, rows in batches:
+                new = 0
+                for row in rows:
+                    try:
+                        with conn.begin_nested():
+                            conn.execute(insert(table).values(**row))
+                        new += 1
+                    except IntegrityError:
+                        continue  # stored by an earlier run: keep the first copy
+                counts.append(new)
+        return counts
 
     def articles_since(self, since: datetime) -> list[Article]:
         with self.engine.connect() as conn:
@@ -655,6 +673,16 @@ def _add_missing_columns(engine: Engine) -> None:
                     conn.execute(
                         sql_text(f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" {kind}')
                     )
+
+
+def _fingerprint_rows(
+    items: Iterable[tuple[str, str, bytes]], created: datetime
+) -> list[dict[str, Any]]:
+    moment = _naive_utc(created)
+    return [
+        {"article_id": i, "source": s, "created_at": moment, "signature": sig}
+        for s, i, sig in items
+    ]
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:

@@ -129,11 +129,16 @@ def test_good_and_broken_feeds_in_one_run_then_a_quiet_second_run(
 
         monkeypatch.setattr(ingest_module, "parse_document", spy)
         before = len(server.requests)
+        # Parsing in threads of this process, where the spy sees it (worker processes would not).
+        in_threads = config.settings.ingest.model_copy(update={"parse_workers": 0})
+        settings = config.settings.model_copy(update={"ingest": in_threads})
+        config = config.model_copy(update={"settings": settings})
         again = ingest(config, store, NOW + timedelta(minutes=1))  # within the Retry-After
         second = {o.feed: o for o in again.outcomes}
         assert all(second[name].not_modified for name in items)
         assert again.new_articles == 0 and store.count("articles") == len(expected)
         assert not set(parsed) & set(items)  # no good feed was parsed
+        assert {"malformed", "html-page"} <= set(parsed)  # (the spy does see parsing)
         sent = server.requests[before:]
         good_paths = {f"/{name}.xml" for name in items if name.startswith(("A", "B", "C"))}
         for request in sent:

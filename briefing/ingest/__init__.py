@@ -17,15 +17,14 @@ from urllib.parse import urlsplit
 
 import numpy as np
 
-from briefing.arabic import normalize
 from briefing.config import Config, Feed
 from briefing.errors import FeedError
-from briefing.ingest.clean import Rules, clean_text, rules_for
-from briefing.ingest.dedup import NearDuplicates, signature
+from briefing.ingest.dedup import NearDuplicates
 from briefing.ingest.fetch import Fetcher, FetchResult, parse_retry_after
 from briefing.ingest.filters import wanted
-from briefing.ingest.fulltext import doubt, extract_article, is_teaser
-from briefing.ingest.parse import normalized_hash, parse_document
+from briefing.ingest.fulltext import extract_article, is_teaser
+from briefing.ingest.parse import parse_document
+from briefing.ingest.work import Finished, Workers, finish_items, worker_count
 from briefing.models import Article
 from briefing.store import Store
 
@@ -71,14 +70,18 @@ class IngestReport:
 
 def ingest(config: Config, store: Store, now: datetime) -> IngestReport:
     """Read every enabled feed once; one feed's failure never stops the others."""
-    return asyncio.run(_ingest_all(config, store, now))
+    # The workers start before the event loop does (and its threads).
+    with Workers(worker_count(config.settings.ingest.parse_workers)) as workers:
+        return asyncio.run(_ingest_all(config, store, now, workers))
 
 
-async def _ingest_all(config: Config, store: Store, now: datetime) -> IngestReport:
+async def _ingest_all(
+    config: Config, store: Store, now: datetime, workers: Workers
+) -> IngestReport:
     settings = config.settings.ingest
     fetcher = Fetcher(settings, config.base_dir, allow_files=settings.allow_file_urls)
     async with fetcher:
-        run = _Run(config, store, now, fetcher)
+        run = _Run(config, store, now, fetcher, workers)
         feeds = [f for f in config.feeds if f.enabled]
         outcomes = await asyncio.gather(*(run.read_feed(f) for f in feeds))
     return IngestReport(outcomes=tuple(outcomes))
@@ -113,12 +116,15 @@ class _Seen:
 class _Run:
     """One ingest run: the shared fetcher, what is stored already, pages in flight."""
 
-    def __init__(self, config: Config, store: Store, now: datetime, fetcher: Fetcher) -> None:
+    def __init__(
+        self, config: Config, store: Store, now: datetime, fetcher: Fetcher, workers: Workers
+    ) -> None:
         self.config = config
         self.settings = config.settings.ingest
         self.store = store
         self.now = now
         self.fetcher = fetcher
+        self.workers = workers
         self.seen = _Seen.from_store(store)
         self.near = NearDuplicates(self.settings.near_duplicate_threshold)
         since = now - timedelta(days=self.settings.near_duplicate_days)
@@ -170,13 +176,15 @@ class _Run:
         if result.error:
             return self._failed(feed, state, result)
         try:
-            # Parsing is CPU work: a worker thread lets the event loop keep serving the other
-            # feeds' sockets (and their timeouts) meanwhile.
-            parsed = await asyncio.to_thread(
+            # Parsing is CPU work: in a worker the event loop keeps serving the other feeds'
+            # sockets (and their timeouts) meanwhile.
+            parsed = await self.workers.run(
                 parse_document, result.content, result.headers, feed, self.now
             )
         except FeedError as exc:
             return self._failed(feed, state, replace(result, error=str(exc)))
+        if parsed.warning:
+            log.warning("feed %r: %s", feed.name, parsed.warning)
         outcome = await self._keep_new(feed, parsed.articles, is_web=not url.startswith("file:"))
         outcome = replace(outcome, items=parsed.entries, warning=parsed.warning)
         self._record_success(
@@ -226,13 +234,13 @@ class _Run:
                 for a, t in zip(candidates, teasers, strict=True)
             )
         )
-        rules = rules_for(feed.name, feed.boilerplate, self.boilerplate_file)
-        finished_all = await asyncio.to_thread(
-            lambda: [_finish(a, p, rules) for a, p in zip(candidates, pages, strict=True)]
-        )
-        fresh: list[tuple[Article, np.ndarray]] = []
+        finished_all = await self._finish(feed, list(zip(candidates, pages, strict=True)))
+        fresh: list[tuple[Article, str, bytes]] = []  # article, source, signature
         full_texts = 0
-        for finished, sig, from_page in finished_all:
+        for item in finished_all:
+            if item.page_doubt:
+                log.info("page %s: keeping the feed text (%s)", item.article.url, item.page_doubt)
+            finished, sig = item.article, np.frombuffer(item.signature, dtype=np.uint32)
             source = _source_key(finished)
             twin = self.near.twin(source, sig)
             if not self.seen.is_new(finished) or twin is not None:
@@ -242,12 +250,9 @@ class _Run:
                 continue
             self.seen.add(finished)
             self.near.add(source, finished.id, sig)
-            fresh.append((finished, sig))
-            full_texts += from_page
-        new = self.store.add_articles((a for a, _ in fresh), fetched_at=self.now)
-        self.store.add_fingerprints(
-            ((_source_key(a), a.id, sig.tobytes()) for a, sig in fresh), created=self.now
-        )
+            fresh.append((finished, source, item.signature))
+            full_texts += item.from_page
+        new = self.store.add_fingerprinted_articles(fresh, fetched_at=self.now)
         return FeedOutcome(
             feed.name,
             new_items=new,
@@ -255,6 +260,12 @@ class _Run:
             filtered=filtered,
             full_texts=full_texts,
         )
+
+    async def _finish(self, feed: Feed, items: list[tuple[Article, str | None]]) -> list[Finished]:
+        if not items:  # every item known or filtered: no trip to a worker
+            return []
+        rules_key = (feed.name, feed.boilerplate, self.boilerplate_file)
+        return await self.workers.run(finish_items, items, rules_key)
 
     async def _page_text(self, url: str) -> str | None:
         """The extracted text of an article page: from the cache, or fetched once per run."""
@@ -332,29 +343,6 @@ class _Run:
 
 async def _none() -> None:
     return None
-
-
-def _finish(
-    article: Article, page_text: str | None, rules: Rules
-) -> tuple[Article, np.ndarray, bool]:
-    """Pick the body (page or feed), clean it and hash it.
-
-    Returns the article, the MinHash signature of its title and text, and whether the page
-    text was used.
-    """
-    body = article.text
-    from_page = False
-    if page_text:
-        problem = doubt(page_text, article.text)
-        if problem is None:
-            body, from_page = page_text, True
-        else:
-            log.info("page %s: keeping the feed text (%s)", article.url, problem)
-    cleaned = clean_text(body, title=article.title, rules=rules)
-    text = cleaned.text or article.description
-    key = normalize(f"{article.title}\n{text}")
-    finished = replace(article, text=text, raw_text=body, content_hash=normalized_hash(key))
-    return finished, signature(key), from_page
 
 
 def _source_key(article: Article) -> str:

@@ -19,6 +19,7 @@ from typing import Any, TextIO
 import yaml
 
 from briefing.arabic import normalize
+from briefing.arabic.normalize import normalize_lines
 from briefing.errors import BriefingError
 
 _MAX_FURNITURE_WORDS = 25  # a rule never removes a longer line (unless it says so): that is news
@@ -31,14 +32,20 @@ class Rule:
     pattern: re.Pattern[str]
     max_words: int = _MAX_FURNITURE_WORDS
 
-    def matches(self, key: str) -> bool:
-        return len(key.split()) <= self.max_words and self.pattern.search(key) is not None
+    def matches(self, key: str, words: int | None = None) -> bool:
+        """`words`: how many words `key` has, when the caller counted them already."""
+        words = len(key.split()) if words is None else words
+        return words <= self.max_words and self.pattern.search(key) is not None
 
 
 @dataclass(frozen=True, slots=True)
 class Rules:
-    anywhere: tuple[Rule, ...] = ()
+    anywhere: tuple[Rule, ...] = ()  # kept longest max_words first (see _is_furniture)
     last_line: tuple[Rule, ...] = ()
+
+    def __post_init__(self) -> None:
+        by_reach = tuple(sorted(self.anywhere, key=lambda r: -r.max_words))
+        object.__setattr__(self, "anywhere", by_reach)
 
     def __add__(self, other: Rules) -> Rules:
         return Rules(self.anywhere + other.anywhere, self.last_line + other.last_line)
@@ -99,14 +106,15 @@ def clean_text(text: str, title: str = "", rules: Rules | None = None) -> Cleane
     """Drop furniture lines from `text`; return the rest as published and what was removed."""
     rules = rules if rules is not None else default_rules()
     lines = [line.strip() for line in text.splitlines() if line.strip()]
+    keys = normalize_lines(lines)
     title_key = normalize(title).strip(_EDGE_PUNCTUATION)
-    keep = [not _is_furniture(normalize(line), rules.anywhere) for line in lines]
+    keep = [not _is_furniture(key, rules.anywhere) for key in keys]
     first = next((i for i, k in enumerate(keep) if k), None)
-    if first is not None and title_key and _same_line(lines[first], title_key):
+    if first is not None and title_key and keys[first].strip(_EDGE_PUNCTUATION) == title_key:
         keep[first] = False  # the headline repeated as the first line of the body
     for index in reversed(range(len(lines))):  # the last line still standing
         if keep[index]:
-            if any(rule.matches(normalize(lines[index])) for rule in rules.last_line):
+            if any(rule.matches(keys[index]) for rule in rules.last_line):
                 keep[index] = False
             break
     kept = [line for line, k in zip(lines, keep, strict=True) if k]
@@ -114,12 +122,16 @@ def clean_text(text: str, title: str = "", rules: Rules | None = None) -> Cleane
     return Cleaned(text="\n".join(kept), removed=tuple(removed))
 
 
-def _same_line(line: str, title_key: str) -> bool:
-    return normalize(line).strip(_EDGE_PUNCTUATION) == title_key
-
-
 def _is_furniture(key: str, rules: Iterable[Rule]) -> bool:
-    return any(rule.matches(key) for rule in rules) or _is_navigation(key)
+    """`rules` longest max_words first: most news lines are longer than any rule's reach,
+    so they leave the loop at once."""
+    words = len(key.split())
+    for rule in rules:
+        if words > rule.max_words:
+            break
+        if rule.pattern.search(key):
+            return True
+    return _is_navigation(key)
 
 
 def _is_navigation(key: str) -> bool:

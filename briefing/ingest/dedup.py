@@ -24,10 +24,14 @@ _B = _rng.integers(0, 1 << 63, NUM_PERM, dtype=np.uint64)
 
 def shingles(key: str) -> np.ndarray:
     """32-bit hashes of the word 4-grams of `key`, normalized text (all of it when shorter)."""
+    grams = _grams(key)
+    return np.fromiter(map(zlib.crc32, map(str.encode, grams)), dtype=np.uint64, count=len(grams))
+
+
+def _grams(key: str) -> list[str]:
     words = key.split()
-    grams = [" ".join(words[i : i + SHINGLE_WORDS]) for i in range(len(words) - SHINGLE_WORDS + 1)]
-    grams = grams or [" ".join(words)]
-    return np.fromiter((zlib.crc32(g.encode("utf-8")) for g in grams), dtype=np.uint64)
+    starts = (words[i:] for i in range(SHINGLE_WORDS))
+    return list(map(" ".join, zip(*starts, strict=False))) or [" ".join(words)]  # tails end it
 
 
 def signature(key: str) -> np.ndarray:
@@ -36,10 +40,21 @@ def signature(key: str) -> np.ndarray:
     Each permutation is multiply-shift hashing, (a*x + b) mod 2**64, top 32 bits: no modulo,
     so a signature costs microseconds.
     """
-    hashes = shingles(key)
+    return signatures([key])[0]
+
+
+def signatures(keys: list[str]) -> np.ndarray:
+    """`signature` of each key, one row each, computed together: a few numpy calls in all
+    rather than a few per key (which cost more than the arithmetic for news-sized texts)."""
+    grams = [_grams(key) for key in keys]  # never empty, so no segment below is empty
+    flat = [gram for key_grams in grams for gram in key_grams]
+    hashes = np.fromiter(map(zlib.crc32, map(str.encode, flat)), dtype=np.uint64, count=len(flat))
     with np.errstate(over="ignore"):
-        mixed = hashes[:, None] * _A[None, :] + _B[None, :]
-    return (mixed >> np.uint64(32)).min(axis=0).astype(np.uint32)
+        mixed = np.multiply.outer(hashes, _A)
+        mixed += _B
+    starts = np.cumsum([0] + [len(g) for g in grams[:-1]])
+    # The top 32 bits of the least value are the least top 32 bits: shift the minima only.
+    return (np.minimum.reduceat(mixed, starts, axis=0) >> np.uint64(32)).astype(np.uint32)
 
 
 def text_signature(text: str) -> np.ndarray:
@@ -74,6 +89,8 @@ class NearDuplicates:
         ids = self._ids.get(source)
         if not ids:
             return None
-        scores = (self._sigs[source][: len(ids)] == sig[None, :]).mean(axis=1)
-        best = int(np.argmax(scores))
-        return ids[best] if scores[best] >= self.threshold else None
+        # Equal positions counted, not averaged: count / NUM_PERM >= threshold exactly when
+        # count >= threshold * NUM_PERM (a power of two: both sides are exact).
+        equal = np.count_nonzero(self._sigs[source][: len(ids)] == sig[None, :], axis=1)
+        best = int(np.argmax(equal))
+        return ids[best] if equal[best] >= self.threshold * NUM_PERM else None

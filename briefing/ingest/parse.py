@@ -122,10 +122,9 @@ def parse_document(
         )
     if not parsed.entries:
         raise FeedError("the feed has no items", hint="the feed is empty or not a feed")
-    warning = None
+    warning = None  # logged by the run: this may run in a worker process
     if parsed.bozo:
         warning = f"feed read despite problems: {parsed.get('bozo_exception')}"
-        log.warning("feed %r: %s", feed.name, warning)
     articles = (_entry_to_article(entry, feed, fetched_at) for entry in parsed.entries)
     return ParsedFeed([a for a in articles if a is not None], len(parsed.entries), warning)
 
