@@ -1,6 +1,6 @@
 # Two commands take a fresh clone to a working demo and a passing suite:
 #   make demo    creates .venv, installs briefing, builds the demo edition into var/demo/outbox
-#   make test    installs everything (torch CPU, transformers, dev tools), runs ruff and pytest
+#   make test    installs everything (torch CPU, transformers, dev tools), runs ruff, mypy, pytest
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
@@ -33,6 +33,7 @@ demo: $(VENV)/.core
 lint: $(VENV)/.all
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 test: lint
 	HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 $(BIN)/python -m pytest
@@ -42,4 +43,4 @@ format: $(VENV)/.all
 	$(BIN)/ruff check --fix .
 
 clean:
-	rm -rf var .pytest_cache .ruff_cache
+	rm -rf var .pytest_cache .ruff_cache .mypy_cache

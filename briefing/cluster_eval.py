@@ -245,7 +245,7 @@ def all_pairs_clusters(articles: Sequence[Article], threshold: float) -> list[in
     vectors = title_lead_tfidf(articles)
     sims = vectors @ vectors.T
     rows, cols = np.nonzero(np.triu(sims, k=1) >= threshold)
-    return connected_labels(len(articles), rows, cols)
+    return connected_labels(len(articles), rows.tolist(), cols.tolist())
 
 
 def connected_labels(size: int, rows: Sequence[int], cols: Sequence[int]) -> list[int]:

@@ -330,16 +330,16 @@ def load_config(path: str | Path) -> Config:
     feeds = _validate(FeedsFile, feeds_src, problems)
     subs = _validate(SubscribersFile, subs_src, problems)
     if settings and feeds:
-        pairs = [(("feeds", i, "section"), f.section) for i, f in enumerate(feeds.feeds)]
-        _check_sections(settings, feeds_src, pairs, problems)
+        feed_sections = [(("feeds", i, "section"), f.section) for i, f in enumerate(feeds.feeds)]
+        _check_sections(settings, feeds_src, feed_sections, problems)
         _check_file_urls(settings, feeds, feeds_src, problems)
     if settings and subs:
-        pairs = [
+        wanted_sections = [
             (("subscribers", i, "sections", j), section)
             for i, sub in enumerate(subs.subscribers)
             for j, section in enumerate(sub.sections)
         ]
-        _check_sections(settings, subs_src, pairs, problems)
+        _check_sections(settings, subs_src, wanted_sections, problems)
     if problems or settings is None or feeds is None or subs is None:
         raise ConfigError(problems)
     return Config(path=path, settings=settings, feeds=feeds.feeds, subscribers=subs.subscribers)
