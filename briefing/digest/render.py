@@ -194,6 +194,10 @@ STRINGS = load_strings()
 # inlined (the dark-mode media query) stays in <head> for the clients that honour it.
 _INLINER = css_inline.CSSInliner(keep_at_rules=True, load_remote_stylesheets=False)
 
+# A tag (its attributes may hold spaces) or a run of other non-space characters.
+_HTML_PIECE = re.compile(r"<[^>]*>|[^\s<]+|<")
+LINE_OCTETS = 900  # SMTP allows 998; the margin is for a line end rewritten on the way
+
 
 # ---- the digest ----------------------------------------------------------------------
 
@@ -235,8 +239,7 @@ def render_digest(edition: Edition, subscriber: Subscriber, config: Config) -> D
     text = env.get_template("digest.txt.j2").render(**context)
     html = None
     if subscriber.format == "html":
-        html = _INLINER.inline(env.get_template("digest.html.j2").render(**context)).rstrip()
-        html += "\n"
+        html = compact_lines(_INLINER.inline(env.get_template("digest.html.j2").render(**context)))
         if len(html.encode()) > GMAIL_CLIP_BYTES:
             log.warning("digest for %s is %d bytes: Gmail clips it", subscriber.email, len(html))
     return Digest(
@@ -247,6 +250,40 @@ def render_digest(edition: Edition, subscriber: Subscriber, config: Config) -> D
         text=text,
         story_ids=tuple(s.story.id for s in stories),
     )
+
+
+def compact_lines(html: str, width: int = LINE_OCTETS) -> str:
+    """The same page in few long lines: every run of whitespace becomes one space or one line
+    break, whichever keeps lines within `width` octets.
+
+    A browser renders any run of whitespace (outside <pre>, which digests do not use) as one
+    space, so the page looks the same. Fewer lines matter for mail: relays and clients work
+    line by line, and the template's indentation made a digest hundreds of short lines. Breaks
+    fall between tags or words, never inside a tag, so attribute values stay as written.
+    """
+    lines: list[str] = []
+    line, size = "", 0
+    for chunk in _chunks(html):
+        octets = len(chunk.encode("utf-8"))
+        if line and size + 1 + octets > width:
+            lines.append(line)
+            line, size = chunk, octets
+        else:
+            line, size = (f"{line} {chunk}", size + 1 + octets) if line else (chunk, octets)
+    return "\n".join([*lines, line]) + "\n"
+
+
+def _chunks(html: str) -> list[str]:
+    """Pieces of the page that touch each other (no whitespace between), in order."""
+    chunks: list[str] = []
+    end = 0
+    for match in _HTML_PIECE.finditer(html):
+        if chunks and match.start() == end:
+            chunks[-1] += match.group()
+        else:
+            chunks.append(match.group())
+        end = match.end()
+    return chunks
 
 
 def _digits(subscriber: Subscriber) -> Callable[[object], str]:
