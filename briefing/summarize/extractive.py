@@ -451,24 +451,28 @@ def sentence_graph(candidates: Sequence[Candidate], title: str | None) -> Graph:
     vocabulary, columns = _columns(stem_ids)
     size = len(vocabulary)
     counts = np.bincount(rows * size + columns, minlength=n * size).reshape(n, size)
-    present = counts > 0
-    document_frequency = present.sum(axis=0)
+    presence = np.minimum(counts, 1.0)
+    document_frequency = presence.sum(axis=0)
     idf = np.log((1.0 + n) / (1.0 + document_frequency)) + 1.0
-    vectors = _unit_rows(counts * idf)
-    presence = present.astype(float)
+    weighted = counts * idf
     if n * size > _DENSE_CELLS:
         # Many articles: most cells are zero, and a sparse product is far cheaper.
-        sparse_vectors, sparse_presence = sparse.csr_matrix(vectors), sparse.csr_matrix(presence)
-        similarity = (sparse_vectors @ sparse_vectors.T).toarray()
+        sparse_weighted, sparse_presence = sparse.csr_matrix(weighted), sparse.csr_matrix(presence)
+        products = (sparse_weighted @ sparse_weighted.T).toarray()
         shared = (sparse_presence @ sparse_presence.T).toarray()
     else:
-        similarity = vectors @ vectors.T
+        products = weighted @ weighted.T
         shared = presence @ presence.T
-    np.fill_diagonal(similarity, 0.0)
-    sizes = presence.sum(axis=1)
-    smaller = np.maximum(np.minimum.outer(sizes, sizes), 1.0)
-    contained = shared / smaller
-    np.fill_diagonal(contained, 0.0)
+    # Cosine from the dot products, and each sentence's count of distinct stems from the
+    # shared ones: fewer passes over the sentence-by-stem matrix (at the size of an article
+    # each numpy call costs more than its arithmetic).
+    norms = np.sqrt(products.diagonal())
+    norms[norms == 0.0] = 1.0  # a sentence of stop words only: similar to nothing
+    similarity = products / np.multiply.outer(norms, norms)
+    similarity.flat[:: n + 1] = 0.0
+    smaller = np.minimum.outer(shared.diagonal(), shared.diagonal())
+    contained = shared / np.maximum(smaller, 1.0, out=smaller)
+    contained.flat[:: n + 1] = 0.0
     title_similarity = np.zeros(n)
     if title:
         title_vector = np.zeros(size)
@@ -479,7 +483,7 @@ def sentence_graph(candidates: Sequence[Candidate], title: str | None) -> Graph:
                 title_vector[column] += 1.0
         norm = np.linalg.norm(title_vector * idf)
         if norm > 0:
-            title_similarity = vectors @ (title_vector * idf / norm)
+            title_similarity = weighted @ (title_vector * idf / norm) / norms
     return Graph(similarity, contained, title_similarity)
 
 
@@ -495,12 +499,6 @@ def _columns(stem_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     np.not_equal(ordered[1:], ordered[:-1], out=first[1:])
     vocabulary = ordered[first]
     return vocabulary, np.searchsorted(vocabulary, stem_ids)
-
-
-def _unit_rows(matrix: np.ndarray) -> np.ndarray:
-    # What np.linalg.norm(matrix, axis=1) computes, without its checks (slow on small input).
-    norms = np.sqrt((matrix * matrix).sum(axis=1, keepdims=True))
-    return matrix / np.where(norms > 0, norms, 1.0)
 
 
 def _pagerank(similarity: np.ndarray, damping: float = 0.85) -> np.ndarray:
