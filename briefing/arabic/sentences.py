@@ -26,7 +26,7 @@ _CANDIDATE = re.compile(r"[.!?؟؛][.!?؟؛]*[\"'”’»)\]}]*")
 # Quotations whose inner terminators do not end a sentence. Bounded and on one line, so that a
 # quote mark left open by a site cannot swallow the rest of an article.
 _QUOTES = re.compile(r"“[^”\n]{1,500}”|«[^»\n]{1,500}»|\"[^\"\n]{1,500}\"")
-_QUOTE_OPENERS = "“«\""
+_QUOTE_OPENERS = '“«"'
 _ARABIC_LETTER = re.compile(r"[\u0621-\u064a]")
 # One letter or digit: exactly the characters str.isalnum() accepts (\w is those and "_").
 _ALNUM = re.compile(r"[^\W_]")

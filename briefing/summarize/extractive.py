@@ -376,9 +376,13 @@ def select(
     def merit(i: int) -> float:
         return scores[i] - redundancy * top_similarity[i]
 
-    # Without a redundancy penalty the merit is the score itself (x - 0.0 * y == x).
-    key = merit if redundancy else scores.__getitem__
-    available = list(range(len(candidates)))  # kept in index order: ties go to the first
+    if redundancy:
+        available = list(range(len(candidates)))  # in index order: ties go to the first
+    else:
+        # Without a redundancy penalty the merit is the score itself (x - 0.0 * y == x) and
+        # never changes: ranked once (a stable sort, so ties go to the first), the best
+        # available sentence is always the first one left.
+        available = sorted(range(len(candidates)), key=scores.__getitem__, reverse=True)
     chosen: list[int] = []
     total_words = 0
     while available:
@@ -386,7 +390,7 @@ def select(
             break
         if words is not None and total_words >= words:
             break
-        best = max(available, key=key)
+        best = max(available, key=merit) if redundancy else available[0]
         chosen.append(best)
         total_words += candidates[best].words
         similar = graph.similarity[best].tolist()
@@ -412,7 +416,9 @@ def _scores(
 ) -> list[float]:
     # Plain floats: an article has tens of sentences, and a dozen numpy calls on arrays that
     # small cost more than the arithmetic (the sums are the same, term by term, in order).
-    centrality = _pagerank(similarity).tolist()
+    rank = _pagerank(similarity)
+    top = max(rank)
+    centrality = [weight / top for weight in rank]  # scaled to max 1
     scores = [
         weights.position * (1.0 / (1.0 + candidate.index) ** weights.position_decay)
         + weights.paragraph_start * candidate.paragraph_start
@@ -450,7 +456,8 @@ def sentence_graph(candidates: Sequence[Candidate], title: str | None) -> Graph:
         return Graph(np.zeros((n, n)), np.zeros((n, n)), np.zeros(n))
     vocabulary, columns = _columns(stem_ids)
     size = len(vocabulary)
-    counts = np.bincount(rows * size + columns, minlength=n * size).reshape(n, size)
+    cells = np.bincount(rows * size + columns, minlength=n * size)
+    counts = cells.reshape(n, size).astype(float)
     presence = np.minimum(counts, 1.0)
     document_frequency = presence.sum(axis=0)
     idf = np.log((1.0 + n) / (1.0 + document_frequency)) + 1.0
@@ -501,12 +508,15 @@ def _columns(stem_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return vocabulary, np.searchsorted(vocabulary, stem_ids)
 
 
-def _pagerank(similarity: np.ndarray, damping: float = 0.85) -> np.ndarray:
-    """Stationary weights of a random walk over the similarity graph, scaled to max 1."""
+def _pagerank(similarity: np.ndarray, damping: float = 0.85) -> list[float]:
+    """Stationary weights of a random walk over the similarity graph."""
     n = similarity.shape[0]
-    row_sums = similarity.sum(axis=1, keepdims=True)
-    # A sentence that shares nothing with the others jumps anywhere.
-    transition = np.divide(similarity, row_sums, out=np.full((n, n), 1 / n), where=row_sums > 0)
+    row_sums = np.add.reduce(similarity, axis=1, keepdims=True)
+    if row_sums.all():
+        transition = similarity / row_sums
+    else:
+        # A sentence that shares nothing with the others jumps anywhere.
+        transition = np.divide(similarity, row_sums, out=np.full((n, n), 1 / n), where=row_sums > 0)
     if n <= _EXACT_PAGERANK:
         # Solve r = (1 - d) / n + d * r @ T directly: exact, and fast for a single article.
         # LAPACK's solver is called directly: np.linalg.solve's checks cost more than the
@@ -524,7 +534,7 @@ def _pagerank(similarity: np.ndarray, damping: float = 0.85) -> np.ndarray:
             rank = updated
             if converged:
                 break
-    return rank / rank.max()
+    return rank.tolist()
 
 
 def merge_duplicates(similarity: np.ndarray, threshold: float) -> list[list[int]]:
