@@ -257,3 +257,20 @@ def test_jsonl_bad_line_names_its_number(tmp_path: Path, line: str, problem: str
         summarize_jsonl(source, output)
     assert error.value.line == 3
     assert not output.exists()
+
+
+def test_a_full_word_cache_starts_afresh_and_changes_no_summary(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from briefing.summarize import extractive
+
+    expected = summarize_text(NEWS, sentences=2)
+    ranking = extractive.rank_text(NEWS)
+    # A cache this small is full after every text: learning one clears it first.
+    monkeypatch.setattr(extractive, "_WORD_CACHE", 5)
+    for _ in range(3):
+        monkeypatch.setattr(extractive, "_WORD_CODES", {"كلمة-من-قبل": 0})  # learned earlier
+        monkeypatch.setattr(extractive, "_STEM_IDS", {"كلم": 0})
+        assert summarize_text(NEWS, sentences=2) == expected
+        assert "كلمة-من-قبل" not in extractive._WORD_CODES
+        assert extractive.rank_text(NEWS) == ranking

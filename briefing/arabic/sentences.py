@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import statistics
+from collections.abc import Iterator
 
 _TERMINATORS = ".!?؟؛"
 # Hard-wrapped text: at least this many lines, median width at most this many characters;
@@ -25,6 +26,7 @@ _CANDIDATE = re.compile(r"[.!?؟؛][.!?؟؛]*[\"'”’»)\]}]*")
 # Quotations whose inner terminators do not end a sentence. Bounded and on one line, so that a
 # quote mark left open by a site cannot swallow the rest of an article.
 _QUOTES = re.compile(r"“[^”\n]{1,500}”|«[^»\n]{1,500}»|\"[^\"\n]{1,500}\"")
+_QUOTE_OPENERS = '“«"'
 _ARABIC_LETTER = re.compile(r"[\u0621-\u064a]")
 # One letter or digit: exactly the characters str.isalnum() accepts (\w is those and "_").
 _ALNUM = re.compile(r"[^\W_]")
@@ -72,6 +74,8 @@ _ABBREVIATIONS = frozenset(
         "p.m",
     }
 )
+# A word that ends in this many letters is longer than any abbreviation or initial.
+_LONG_WORD = max(len(abbreviation) for abbreviation in _ABBREVIATIONS) + 1
 
 
 def split_sentences(text: str) -> list[str]:
@@ -125,8 +129,12 @@ def _split_block(block: str) -> list[str]:
         return []
     # Scanning for quotations is costly; most blocks have no quote mark at all.
     quoted = "“" in block or "«" in block or '"' in block
-    protected = [m.span() for m in _QUOTES.finditer(block)] if quoted else []
-    ends = [m.end() for m in _CANDIDATE.finditer(block) if _is_boundary(block, m, protected)]
+    protected = [m.span() for m in _find_all(_QUOTES, _QUOTE_OPENERS, block)] if quoted else []
+    ends = [
+        m.end()
+        for m in _find_all(_CANDIDATE, _TERMINATORS, block)
+        if _is_boundary(block, m, protected)
+    ]
     spans: list[tuple[int, int]] = []
     start = 0
     for end in [*ends, len(block)]:
@@ -139,6 +147,31 @@ def _split_block(block: str) -> list[str]:
                 spans.append((start, end))
         start = end
     return [block[a:b].strip() for a, b in spans]
+
+
+def _find_all(pattern: re.Pattern[str], first: str, text: str) -> Iterator[re.Match[str]]:
+    """What pattern.finditer(text) yields, for a pattern whose every match begins with one of
+    the characters `first`.
+
+    The pattern is only tried where those characters are, found with str.find: re looks for
+    a character class one character at a time, and that scan was the largest cost of
+    splitting an article.
+    """
+    starts = sorted(i for char in first for i in _positions(text, char))
+    end = 0
+    for start in starts:
+        if start >= end:  # matches do not overlap, as with finditer
+            match = pattern.match(text, start)
+            if match:
+                end = match.end()
+                yield match
+
+
+def _positions(text: str, char: str) -> Iterator[int]:
+    i = text.find(char)
+    while i >= 0:
+        yield i
+        i = text.find(char, i + 1)
 
 
 def _is_boundary(line: str, match: re.Match[str], protected: list[tuple[int, int]]) -> bool:
@@ -154,6 +187,9 @@ def _is_boundary(line: str, match: re.Match[str], protected: list[tuple[int, int
     if protected and _inside_quote(begin, end, protected):
         return False
     if marks[0] == "." and len(marks.rstrip(_CLOSERS)) == 1:
+        if begin >= _LONG_WORD and line[begin - _LONG_WORD : begin].isalpha():
+            # The usual case, settled cheaply: a word this long is no abbreviation.
+            return True
         # Only the tail is passed: copying all the text before every full stop made
         # splitting quadratic in the length of a paragraph.
         return not _ends_with_abbreviation(line[max(0, begin - _ABBREVIATION_TAIL) : begin])

@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 from scipy import sparse
+from scipy.linalg import lapack
 
 from briefing.arabic import content_tokens, stem
 from briefing.arabic.sentences import split_paragraphs
@@ -79,7 +80,7 @@ class Candidate:
     index: int  # sentence index inside its article
     paragraph_start: bool
     words: int
-    tokens: tuple[str, ...]
+    word_list: list[str]  # the text split on white space (its tokens are worked out per word)
 
 
 @dataclass(frozen=True, slots=True)
@@ -253,7 +254,7 @@ def article_text(article: Article) -> str:
 
 
 def candidates_of(text: str, article: int = 0) -> list[Candidate]:
-    """Sentences of `text` that can be picked, with their tokens (bounded for huge inputs)."""
+    """Sentences of `text` that can be picked, with their words (bounded for huge inputs)."""
     pieces: list[tuple[str, list[str], bool]] = []  # text, its words, starts a paragraph
     for paragraph in split_paragraphs(text):
         starts = True
@@ -267,44 +268,72 @@ def candidates_of(text: str, article: int = 0) -> list[Candidate]:
         if len(pieces) >= MAX_SENTENCES:
             break
     return [
-        Candidate(piece, article, index, first, len(words), _content_stems(words))
+        Candidate(piece, article, index, first, len(words), words)
         for index, (piece, words, first) in enumerate(pieces[:MAX_SENTENCES])
     ]
 
 
-def _content_stems(words: list[str]) -> tuple[str, ...]:
-    """`content_tokens` of a sentence given as published words (split on white space).
+def _content_stems(candidates: Sequence[Candidate]) -> tuple[np.ndarray, np.ndarray]:
+    """The `content_tokens` of all candidates as two arrays: the candidate each one comes
+    from, and the id of its stem.
 
     Tokens never span white space, and normalize() never joins two words, so the content
     stems of a sentence are those of its words in turn; each distinct word is worked out
     once and remembered. News repeats its vocabulary, so after a few articles almost every
-    word is known, and this is several times faster than normalizing and tokenizing each
-    sentence with a regular expression (summaries must be fast, and this was most of their
-    time).
+    word is known, and the words of all candidates are looked up in one pass, straight
+    into an array (summaries must be fast, and tokens were most of their time).
     """
-    cache = _WORD_STEMS
+    words = list(chain.from_iterable(candidate.word_list for candidate in candidates))
+    codes = _word_codes(words)
+    rows = np.repeat(np.arange(len(candidates)), [c.words for c in candidates])
+    single = codes >= 0
+    token_rows, stem_ids = rows[single], codes[single]
+    several = np.flatnonzero(codes == _SEVERAL_STEMS)
+    if several.size:
+        # Rare ("10،000", "6رموز"): these words are expanded one by one.
+        extra = [(rows[i], stem) for i in several.tolist() for stem in _WORD_STEMS[words[i]]]
+        token_rows = np.concatenate([token_rows, [row for row, _ in extra]])
+        stem_ids = np.concatenate([stem_ids, [stem for _, stem in extra]])
+    return token_rows, stem_ids
+
+
+def _word_codes(words: list[str]) -> np.ndarray:
+    """For each word: the id of its one content stem, _NO_STEM or _SEVERAL_STEMS."""
     try:
         # Fast path, all in C: every word already known.
-        return tuple(chain.from_iterable(map(cache.__getitem__, words)))
+        return np.fromiter(map(_WORD_CODES.__getitem__, words), np.int64, len(words))
     except KeyError:
-        known = _learn([word for word in dict.fromkeys(words) if word not in cache])
-        return tuple(chain.from_iterable(map(known.__getitem__, words)))
+        _learn([word for word in dict.fromkeys(words) if word not in _WORD_CODES])
+        return np.fromiter(map(_WORD_CODES.__getitem__, words), np.int64, len(words))
 
 
-def _learn(new_words: list[str]) -> dict[str, tuple[str, ...]]:
+def _learn(new_words: list[str]) -> None:
     """Work out the content stems of words not seen before, normalizing them in one pass,
-    and remember them; returns every known word (the cache, or a copy once it is full)."""
+    and remember them."""
+    if len(_WORD_CODES) + len(new_words) > _WORD_CACHE:
+        # Ids are only compared inside one call: starting afresh keeps memory bounded.
+        _WORD_CODES.clear()
+        _WORD_STEMS.clear()
+        _STEM_IDS.clear()
     stop = stopwords()
-    known = _WORD_STEMS if len(_WORD_STEMS) < _WORD_CACHE else dict(_WORD_STEMS)
     for word, tokens in zip(new_words, tokenize_many(new_words), strict=True):
         # As content_tokens(): no stop words, no one-letter words (but digits), stemmed.
         content = (t for t in tokens if t not in stop and (len(t) > 1 or t.isdigit()))
-        known[word] = tuple(stem(token) for token in content)
-    return known
+        stems = tuple(_STEM_IDS.setdefault(stem(token), len(_STEM_IDS)) for token in content)
+        if len(stems) == 1:
+            _WORD_CODES[word] = stems[0]
+        else:
+            _WORD_CODES[word] = _NO_STEM if not stems else _SEVERAL_STEMS
+            _WORD_STEMS[word] = stems
 
 
-# Published word -> its content stems (usually one; none for a stop word or punctuation).
-_WORD_STEMS: dict[str, tuple[str, ...]] = {}
+# Published word -> the id of its content stem (one for almost every word; _NO_STEM for a
+# stop word or punctuation; _SEVERAL_STEMS, then the ids are in _WORD_STEMS).
+_WORD_CODES: dict[str, int] = {}
+_WORD_STEMS: dict[str, tuple[int, ...]] = {}
+_STEM_IDS: dict[str, int] = {}  # content stem -> its id
+_NO_STEM = -1
+_SEVERAL_STEMS = -2
 _WORD_CACHE = 500_000
 
 
@@ -338,7 +367,7 @@ def select(
             f"a summary budget must be positive (sentences={sentences}, words={words})"
         )
     graph = graph or sentence_graph(candidates, title)
-    scores = _scores(candidates, graph.similarity, graph.title, weights, support).tolist()
+    scores = _scores(candidates, graph.similarity, graph.title, weights, support)
     # Plain Python lists: a story has tens of sentences, and numpy's per-call overhead
     # dominated this loop at that size.
     redundancy = weights.redundancy
@@ -347,9 +376,13 @@ def select(
     def merit(i: int) -> float:
         return scores[i] - redundancy * top_similarity[i]
 
-    # Without a redundancy penalty the merit is the score itself (x - 0.0 * y == x).
-    key = merit if redundancy else scores.__getitem__
-    available = list(range(len(candidates)))  # kept in index order: ties go to the first
+    if redundancy:
+        available = list(range(len(candidates)))  # in index order: ties go to the first
+    else:
+        # Without a redundancy penalty the merit is the score itself (x - 0.0 * y == x) and
+        # never changes: ranked once (a stable sort, so ties go to the first), the best
+        # available sentence is always the first one left.
+        available = sorted(range(len(candidates)), key=scores.__getitem__, reverse=True)
     chosen: list[int] = []
     total_words = 0
     while available:
@@ -357,7 +390,7 @@ def select(
             break
         if words is not None and total_words >= words:
             break
-        best = max(available, key=key)
+        best = max(available, key=merit) if redundancy else available[0]
         chosen.append(best)
         total_words += candidates[best].words
         similar = graph.similarity[best].tolist()
@@ -380,25 +413,30 @@ def _scores(
     title_similarity: np.ndarray,
     weights: Weights,
     support: Sequence[int] | None,
-) -> np.ndarray:
-    index = np.array([c.index for c in candidates], dtype=float)
-    position = 1.0 / (1.0 + index) ** weights.position_decay
-    paragraph = np.array([c.paragraph_start for c in candidates], dtype=float)
-    length = np.array([_length_score(c.words, weights) for c in candidates])
-    centrality = _pagerank(similarity)
-    score = (
-        weights.position * position
-        + weights.paragraph_start * paragraph
-        + weights.centrality * centrality
-        + weights.title * title_similarity
-        + weights.length * length
-    )
+) -> list[float]:
+    # Plain floats: an article has tens of sentences, and a dozen numpy calls on arrays that
+    # small cost more than the arithmetic (the sums are the same, term by term, in order).
+    rank = _pagerank(similarity)
+    top = max(rank)
+    centrality = [weight / top for weight in rank]  # scaled to max 1
+    scores = [
+        weights.position * (1.0 / (1.0 + candidate.index) ** weights.position_decay)
+        + weights.paragraph_start * candidate.paragraph_start
+        + weights.centrality * central
+        + weights.title * to_title
+        + weights.length * _length_score(candidate.words, weights)
+        for candidate, central, to_title in zip(
+            candidates, centrality, title_similarity.tolist(), strict=True
+        )
+    ]
     if support is not None:
         # A sentence several sources carried matters more; the first report leads.
-        score = score + weights.centrality * np.log2(np.asarray(support, dtype=float))
-        article = np.array([c.article for c in candidates], dtype=float)
-        score = score + weights.first_report / (1.0 + article)
-    return score
+        carried = (weights.centrality * np.log2(np.asarray(support, dtype=float))).tolist()
+        scores = [
+            score + more + weights.first_report / (1.0 + candidate.article)
+            for score, more, candidate in zip(scores, carried, candidates, strict=True)
+        ]
+    return scores
 
 
 def _length_score(words: int, weights: Weights) -> float:
@@ -412,64 +450,82 @@ def _length_score(words: int, weights: Weights) -> float:
 def sentence_graph(candidates: Sequence[Candidate], title: str | None) -> Graph:
     """Cosine similarity of TF-IDF vectors between sentences, word-set containment between
     them, and cosine of each to the title."""
-    # Each distinct stem gets a column, in order of first appearance.
-    vocabulary: dict[str, int] = {}
-    columns = [
-        vocabulary.setdefault(token, len(vocabulary))
-        for candidate in candidates
-        for token in candidate.tokens
-    ]
-    n, size = len(candidates), len(vocabulary)
-    if not size:
+    n = len(candidates)
+    rows, stem_ids = _content_stems(candidates)
+    if not stem_ids.size:
         return Graph(np.zeros((n, n)), np.zeros((n, n)), np.zeros(n))
-    rows = np.repeat(np.arange(n), [len(candidate.tokens) for candidate in candidates])
-    cells = np.bincount(rows * size + np.array(columns), minlength=n * size)
+    vocabulary, columns = _columns(stem_ids)
+    size = len(vocabulary)
+    cells = np.bincount(rows * size + columns, minlength=n * size)
     counts = cells.reshape(n, size).astype(float)
-    present = counts > 0
-    document_frequency = present.sum(axis=0)
+    presence = np.minimum(counts, 1.0)
+    document_frequency = presence.sum(axis=0)
     idf = np.log((1.0 + n) / (1.0 + document_frequency)) + 1.0
-    vectors = _unit_rows(counts * idf)
-    presence = present.astype(float)
+    weighted = counts * idf
     if n * size > _DENSE_CELLS:
         # Many articles: most cells are zero, and a sparse product is far cheaper.
-        sparse_vectors, sparse_presence = sparse.csr_matrix(vectors), sparse.csr_matrix(presence)
-        similarity = (sparse_vectors @ sparse_vectors.T).toarray()
+        sparse_weighted, sparse_presence = sparse.csr_matrix(weighted), sparse.csr_matrix(presence)
+        products = (sparse_weighted @ sparse_weighted.T).toarray()
         shared = (sparse_presence @ sparse_presence.T).toarray()
     else:
-        similarity = vectors @ vectors.T
+        products = weighted @ weighted.T
         shared = presence @ presence.T
-    np.fill_diagonal(similarity, 0.0)
-    sizes = presence.sum(axis=1)
-    smaller = np.maximum(np.minimum.outer(sizes, sizes), 1.0)
-    contained = shared / smaller
-    np.fill_diagonal(contained, 0.0)
+    # Cosine from the dot products, and each sentence's count of distinct stems from the
+    # shared ones: fewer passes over the sentence-by-stem matrix (at the size of an article
+    # each numpy call costs more than its arithmetic).
+    norms = np.sqrt(products.diagonal())
+    norms[norms == 0.0] = 1.0  # a sentence of stop words only: similar to nothing
+    similarity = products / np.multiply.outer(norms, norms)
+    similarity.flat[:: n + 1] = 0.0
+    smaller = np.minimum.outer(shared.diagonal(), shared.diagonal())
+    contained = shared / np.maximum(smaller, 1.0, out=smaller)
+    contained.flat[:: n + 1] = 0.0
     title_similarity = np.zeros(n)
     if title:
         title_vector = np.zeros(size)
+        column_of = dict(zip(vocabulary.tolist(), range(size), strict=True))
         for token in content_tokens(title):
-            if token in vocabulary:
-                title_vector[vocabulary[token]] += 1.0
+            column = column_of.get(_STEM_IDS.get(token, _NO_STEM))
+            if column is not None:
+                title_vector[column] += 1.0
         norm = np.linalg.norm(title_vector * idf)
         if norm > 0:
-            title_similarity = vectors @ (title_vector * idf / norm)
+            title_similarity = weighted @ (title_vector * idf / norm) / norms
     return Graph(similarity, contained, title_similarity)
 
 
-def _unit_rows(matrix: np.ndarray) -> np.ndarray:
-    # What np.linalg.norm(matrix, axis=1) computes, without its checks (slow on small input).
-    norms = np.sqrt((matrix * matrix).sum(axis=1, keepdims=True))
-    return matrix / np.where(norms > 0, norms, 1.0)
+def _columns(stem_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct stem ids in order, and the column of each token among them.
+
+    What np.unique(stem_ids, return_inverse=True) gives, several times faster at the size of
+    an article (np.unique has a large fixed cost).
+    """
+    ordered = np.sort(stem_ids)
+    first = np.empty(len(ordered), dtype=bool)
+    first[0] = True
+    np.not_equal(ordered[1:], ordered[:-1], out=first[1:])
+    vocabulary = ordered[first]
+    return vocabulary, np.searchsorted(vocabulary, stem_ids)
 
 
-def _pagerank(similarity: np.ndarray, damping: float = 0.85) -> np.ndarray:
-    """Stationary weights of a random walk over the similarity graph, scaled to max 1."""
+def _pagerank(similarity: np.ndarray, damping: float = 0.85) -> list[float]:
+    """Stationary weights of a random walk over the similarity graph."""
     n = similarity.shape[0]
-    row_sums = similarity.sum(axis=1, keepdims=True)
-    # A sentence that shares nothing with the others jumps anywhere.
-    transition = np.where(row_sums > 0, similarity / np.where(row_sums > 0, row_sums, 1.0), 1 / n)
+    row_sums = np.add.reduce(similarity, axis=1, keepdims=True)
+    if row_sums.all():
+        transition = similarity / row_sums
+    else:
+        # A sentence that shares nothing with the others jumps anywhere.
+        transition = np.divide(similarity, row_sums, out=np.full((n, n), 1 / n), where=row_sums > 0)
     if n <= _EXACT_PAGERANK:
         # Solve r = (1 - d) / n + d * r @ T directly: exact, and fast for a single article.
-        rank = np.linalg.solve(np.eye(n) - damping * transition.T, np.full(n, (1 - damping) / n))
+        # LAPACK's solver is called directly: np.linalg.solve's checks cost more than the
+        # solving at this size.
+        system = -damping * transition.T
+        system.flat[:: n + 1] += 1.0  # the identity minus d * T transposed
+        _, _, rank, info = lapack.dgesv(system, np.full(n, (1 - damping) / n))
+        if info != 0:
+            raise np.linalg.LinAlgError(f"PageRank system is singular (dgesv info {info})")
     else:
         rank = np.full(n, 1.0 / n)
         for _ in range(50):
@@ -478,7 +534,7 @@ def _pagerank(similarity: np.ndarray, damping: float = 0.85) -> np.ndarray:
             rank = updated
             if converged:
                 break
-    return rank / rank.max()
+    return rank.tolist()
 
 
 def merge_duplicates(similarity: np.ndarray, threshold: float) -> list[list[int]]:
