@@ -19,12 +19,11 @@ from pathlib import Path
 
 import numpy as np
 from datasketch import MinHash, MinHashLSH
-from scipy import sparse
-from scipy.sparse.csgraph import connected_components
 from sklearn.feature_extraction.text import TfidfVectorizer
 
 from briefing.arabic import content_tokens, tokenize
 from briefing.cluster import article_from_record, lead_of, link, prepare
+from briefing.components import connected_labels
 from briefing.config import Cluster
 from briefing.models import Article
 
@@ -246,12 +245,6 @@ def all_pairs_clusters(articles: Sequence[Article], threshold: float) -> list[in
     sims = vectors @ vectors.T
     rows, cols = np.nonzero(np.triu(sims, k=1) >= threshold)
     return connected_labels(len(articles), rows.tolist(), cols.tolist())
-
-
-def connected_labels(size: int, rows: Sequence[int], cols: Sequence[int]) -> list[int]:
-    """A label per item, shared by items linked (rows[k], cols[k]) directly or through others."""
-    graph = sparse.coo_matrix((np.ones(len(rows)), (rows, cols)), shape=(size, size))
-    return connected_components(graph, directed=False)[1].tolist()
 
 
 def labelings_over(

@@ -29,6 +29,7 @@ from scipy.linalg import lapack
 from briefing.arabic import content_tokens, stem
 from briefing.arabic.sentences import split_paragraphs
 from briefing.arabic.tokens import stopwords, tokenize_many
+from briefing.components import connected_labels
 from briefing.errors import BriefingError
 from briefing.models import Article, KeySentence, Story
 
@@ -538,21 +539,14 @@ def _pagerank(similarity: np.ndarray, damping: float = 0.85) -> list[float]:
 
 
 def merge_duplicates(similarity: np.ndarray, threshold: float) -> list[list[int]]:
-    """Groups of sentences that say the same thing (single-link over cosine >= threshold)."""
-    parent = list(range(similarity.shape[0]))
-
-    def root(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
-    for i, j in zip(*np.nonzero(np.triu(similarity >= threshold, k=1)), strict=True):
-        parent[root(int(i))] = root(int(j))
+    """Groups of sentences that say the same thing (single-link over cosine >= threshold),
+    each in ascending order, ordered by their first sentence."""
+    rows, cols = np.nonzero(np.triu(similarity >= threshold, k=1))
+    labels = connected_labels(similarity.shape[0], rows.tolist(), cols.tolist())
     groups: dict[int, list[int]] = {}
-    for i in range(len(parent)):
-        groups.setdefault(root(i), []).append(i)
-    return sorted(groups.values(), key=lambda g: g[0])
+    for i, label in enumerate(labels):
+        groups.setdefault(label, []).append(i)
+    return list(groups.values())  # in order of first sentence, as they were first met
 
 
 def best_formed(
