@@ -269,8 +269,10 @@ def test_a_full_word_cache_starts_afresh_and_changes_no_summary(
     # A cache this small is full after every text: learning one clears it first.
     monkeypatch.setattr(extractive, "_WORD_CACHE", 5)
     for _ in range(3):
-        monkeypatch.setattr(extractive, "_WORD_CODES", {"كلمة-من-قبل": 0})  # learned earlier
-        monkeypatch.setattr(extractive, "_STEM_IDS", {"كلم": 0})
+        for cache in ("_WORD_CODES", "_WORD_STEMS", "_STEM_IDS"):
+            monkeypatch.setattr(extractive, cache, {})
+        # Learned earlier: one word of this text (known, so not learned again) and another.
+        extractive._learn([NEWS.split()[0], "كلمة-من-قبل"])
         assert summarize_text(NEWS, sentences=2) == expected
         assert "كلمة-من-قبل" not in extractive._WORD_CODES
         assert extractive.rank_text(NEWS) == ranking

@@ -304,18 +304,20 @@ def _word_codes(words: list[str]) -> np.ndarray:
         # Fast path, all in C: every word already known.
         return np.fromiter(map(_WORD_CODES.__getitem__, words), np.int64, len(words))
     except KeyError:
-        _learn([word for word in dict.fromkeys(words) if word not in _WORD_CODES])
+        distinct = dict.fromkeys(words)
+        if len(_WORD_CODES) + len(distinct) > _WORD_CACHE:
+            # Ids are only compared inside one call: starting afresh keeps memory bounded.
+            # Cleared before choosing what to learn, so this text's known words are relearned.
+            _WORD_CODES.clear()
+            _WORD_STEMS.clear()
+            _STEM_IDS.clear()
+        _learn([word for word in distinct if word not in _WORD_CODES])
         return np.fromiter(map(_WORD_CODES.__getitem__, words), np.int64, len(words))
 
 
 def _learn(new_words: list[str]) -> None:
     """Work out the content stems of words not seen before, normalizing them in one pass,
     and remember them."""
-    if len(_WORD_CODES) + len(new_words) > _WORD_CACHE:
-        # Ids are only compared inside one call: starting afresh keeps memory bounded.
-        _WORD_CODES.clear()
-        _WORD_STEMS.clear()
-        _STEM_IDS.clear()
     stop = stopwords()
     for word, tokens in zip(new_words, tokenize_many(new_words), strict=True):
         # As content_tokens(): no stop words, no one-letter words (but digits), stemmed.
