@@ -23,7 +23,7 @@ from typing import Any
 
 from benchmarks._common import shared_data
 from benchmarks.easc_data import load_easc
-from briefing.cluster import article_from_record
+from briefing.cluster_eval import labelled_stories
 from briefing.models import Story
 from briefing.summarize.extractive import (
     DEFAULT_WEIGHTS,
@@ -47,7 +47,7 @@ def outputs(data: Path) -> dict[str, Any]:
                 "titled": summarize_text(article.text, title, sentences=3),
                 "scores": _text_scores(article.text),
             }
-    stories = _labelled_stories(data)
+    stories = labelled_stories(data)
     for story in stories:
         result[f"story/{story.id}"] = {
             "sentences": _key(summarize_story(story, sentences=4)),
@@ -70,22 +70,6 @@ def _text_scores(text: str) -> list[float]:
 
 def _key(sentences: tuple) -> list[list[Any]]:
     return [[k.text, k.article_id, list(k.sources)] for k in sentences]
-
-
-def _labelled_stories(data: Path) -> list[Story]:
-    feed = data / "ant_multisource" / "feed_window_2018-04-01_07.jsonl"
-    with feed.open(encoding="utf-8") as lines:
-        rows = {row["docno"]: row for row in map(json.loads, lines)}
-    labels = json.loads((data / "labels" / "dev-2018-04-01_02.json").read_text("utf-8"))
-    return [
-        Story(
-            id=s["story"],
-            section="news",
-            articles=tuple(article_from_record(rows[d], 0) for d in s["docnos"]),
-        )
-        for s in labels["stories"]
-        if len(s["docnos"]) > 1
-    ]
 
 
 def compare(recorded: dict[str, Any], current: dict[str, Any]) -> list[str]:

@@ -25,7 +25,7 @@ from briefing.arabic import content_tokens, tokenize
 from briefing.cluster import article_from_record, lead_of, link, prepare
 from briefing.components import connected_labels
 from briefing.config import Cluster
-from briefing.models import Article
+from briefing.models import Article, Story
 
 DEV_LABELS = "labels/dev-2018-04-01_02.json"
 APRIL_WINDOW = "ant_multisource/feed_window_2018-04-01_07.jsonl"
@@ -43,6 +43,22 @@ def load_window(path: Path) -> list[Article]:
             if line.strip()
         ]
     return sorted(articles, key=lambda a: (a.published, a.id))
+
+
+def labelled_stories(data: Path) -> list[Story]:
+    """The dev labels' stories of two articles or more, articles in the labels' order."""
+    with (data / APRIL_WINDOW).open(encoding="utf-8") as lines:
+        rows = {row["docno"]: row for row in map(json.loads, lines)}
+    labels = json.loads((data / DEV_LABELS).read_text(encoding="utf-8"))
+    return [
+        Story(
+            id=s["story"],
+            section="news",
+            articles=tuple(article_from_record(rows[d], 0) for d in s["docnos"]),
+        )
+        for s in labels["stories"]
+        if len(s["docnos"]) > 1
+    ]
 
 
 def load_dev_labels(data: Path) -> tuple[list[Article], dict[str, str]]:

@@ -13,7 +13,7 @@ import pytest
 
 from briefing.arabic import content_tokens
 from briefing.arabic.sentences import split_sentences
-from briefing.cluster import article_from_record
+from briefing.cluster_eval import labelled_stories
 from briefing.models import Article, Story
 from briefing.summarize import (
     SummarizeInputError,
@@ -157,19 +157,7 @@ def test_story_with_empty_articles_uses_descriptions_or_gives_nothing() -> None:
 
 def _labelled_stories() -> list[Story]:
     assert SHARED_DATA is not None
-    feed = SHARED_DATA / "ant_multisource" / "feed_window_2018-04-01_07.jsonl"
-    with feed.open(encoding="utf-8") as lines:
-        rows = {row["docno"]: row for row in map(json.loads, lines)}
-    labels = json.loads((SHARED_DATA / "labels" / "dev-2018-04-01_02.json").read_text("utf-8"))
-    return [
-        Story(
-            id=s["story"],
-            section="news",
-            articles=tuple(article_from_record(rows[d], 0) for d in s["docnos"]),
-        )
-        for s in labels["stories"]
-        if len(s["docnos"]) > 1
-    ]
+    return labelled_stories(SHARED_DATA)
 
 
 def _overlap(a: str, b: str) -> float:
