@@ -12,7 +12,6 @@ import logging
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import textwrap
@@ -20,6 +19,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from email.message import EmailMessage, Message
 from pathlib import Path
@@ -42,6 +42,7 @@ from briefing.digest.render import render_digest
 from briefing.models import Digest
 from briefing.store import Store
 from tests.digest_fixtures import fixed_config, fixed_edition
+from tests.servers import free_port as _free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 # aiosmtpd logs every connection at INFO from its own thread; after a CLI test has pointed
@@ -92,10 +93,15 @@ class Mailbox:
         return Counter(rcpt for rcpt, _ in self.received)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+@contextmanager
+def _relay(handler: Any, **options: Any) -> Iterator[Controller]:
+    """A real aiosmtpd relay on a free localhost port, stopped on the way out."""
+    relay = Controller(handler, hostname="127.0.0.1", port=_free_port(), **options)
+    relay.start()
+    try:
+        yield relay
+    finally:
+        relay.stop()
 
 
 @pytest.fixture
@@ -105,10 +111,8 @@ def mailbox() -> Mailbox:
 
 @pytest.fixture
 def server(mailbox: Mailbox) -> Iterator[Controller]:
-    controller = Controller(mailbox, hostname="127.0.0.1", port=_free_port())
-    controller.start()
-    yield controller
-    controller.stop()
+    with _relay(mailbox) as controller:
+        yield controller
 
 
 def _config(tmp: Path, port: int, **smtp: Any) -> Config:
@@ -203,14 +207,10 @@ def test_messages_arrive_intact(tmp_path: Path, server: Controller, mailbox: Mai
 
 def test_a_relay_without_8bitmime_gets_base64(tmp_path: Path, mailbox: Mailbox) -> None:
     # decode_data=True: aiosmtpd then decodes the data as ASCII text and announces no 8BITMIME
-    relay = Controller(mailbox, hostname="127.0.0.1", port=_free_port(), decode_data=True)
-    relay.start()
-    try:
+    with _relay(mailbox, decode_data=True) as relay:
         config = _config(tmp_path, relay.port)
         digests = _digests(config)
         report = _deliver(digests, config)
-    finally:
-        relay.stop()
     assert len(report.sent) == len(digests) and not report.failed
     assert not any("BODY=8BITMIME" in options for options in mailbox.mail_options)
     for digest in digests:
@@ -234,14 +234,10 @@ class _NoEhlo(Mailbox):
 
 def test_a_relay_without_ehlo_is_greeted_with_helo_and_gets_base64(tmp_path: Path) -> None:
     mailbox = _NoEhlo()
-    relay = Controller(mailbox, hostname="127.0.0.1", port=_free_port())
-    relay.start()
-    try:
+    with _relay(mailbox) as relay:
         config = _config(tmp_path, relay.port)
         digests = _digests(config)
         report = _deliver(digests, config)
-    finally:
-        relay.stop()
     assert len(report.sent) == len(digests) and not report.failed
     assert all(raw.isascii() for _, raw in mailbox.received)  # no 8BITMIME without EHLO
 
