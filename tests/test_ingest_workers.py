@@ -12,10 +12,11 @@ import pytest
 from sqlalchemy import select
 
 import briefing.ingest as ingest_module
+from briefing.arabic import normalize
 from briefing.config import Feed
 from briefing.errors import ConfigError
 from briefing.ingest import ingest, work
-from briefing.ingest.parse import ParsedFeed, parse_document
+from briefing.ingest.parse import ParsedFeed, normalized_hash, parse_document
 from briefing.ingest.work import Workers
 from briefing.store import Store, fingerprints
 from tests.ant_feeds import article_page, atom, by_source_and_day, load_items, rss
@@ -161,3 +162,23 @@ def test_parse_workers_defaults_to_the_cpus_and_rejects_negatives(tmp_path: Path
     assert work.worker_count(0) == 0
     with pytest.raises(ConfigError, match="parse_workers"):
         write_config(tmp_path, [], parse_workers=-1)
+
+
+def test_parsing_leaves_the_content_hash_to_finishing_which_hashes_the_cleaned_text() -> None:
+    body = "&lt;p&gt;افتتح وزير الثقافة معرض الكتاب في الرياض صباح اليوم.&lt;/p&gt;"
+    related = "&lt;p&gt;اقرأ أيضا: معرض آخر في جدة&lt;/p&gt;"
+    item = (
+        "<item><title>افتتاح معرض الكتاب</title><link>http://example.org/book-fair</link>"
+        f"<description>{body}{related}</description></item>"
+    )
+    document = f'<?xml version="1.0"?><rss version="2.0"><channel>{item}</channel></rss>'
+    feed = Feed(name="culture", url="http://example.org/feed", section="news")
+    [parsed] = parse_document(document.encode(), {}, feed, NOW).articles
+    assert parsed.content_hash == ""  # hashing here would be thrown away by finishing
+    [finished] = work.finish_items([(parsed, None)], (feed.name, feed.boilerplate, None))
+    article = finished.article
+    assert article.text == "افتتح وزير الثقافة معرض الكتاب في الرياض صباح اليوم."
+    assert "اقرأ أيضا" in article.raw_text  # the related link was cleaned away...
+    # ...and the hash is of what is stored as the text, normalized with the title.
+    expected = normalized_hash(normalize(f"{article.title}\n{article.text}"))
+    assert article.content_hash == expected

@@ -15,7 +15,6 @@ import feedparser
 import lxml.html
 from lxml.etree import ParserError
 
-from briefing.arabic import normalize
 from briefing.config import Feed
 from briefing.errors import FeedError
 from briefing.ingest.language import detect_language
@@ -51,12 +50,8 @@ def article_id(key: str) -> str:
     return hashlib.sha256(key.encode("utf-8")).hexdigest()[:24]
 
 
-def content_hash(text: str) -> str:
-    return normalized_hash(normalize(text))
-
-
 def normalized_hash(key: str) -> str:
-    """content_hash of text already normalized (saves normalizing twice)."""
+    """An article's content_hash: of its title and text, normalized."""
     return hashlib.sha256(key.encode("utf-8")).hexdigest()[:32]
 
 
@@ -164,7 +159,8 @@ def _entry_to_article(entry: dict, feed: Feed, fetched_at: datetime) -> Article 
         language=detect_language(f"{title}\n{description}", default=feed.language),
         published_estimated=estimated,
         raw_text=text,
-        content_hash=content_hash(f"{title}\n{text}"),
+        # No content_hash yet: finishing (work.finish_items) cleans the text and hashes it
+        # then; hashing here too cost a normalization of every item for nothing.
         weight=feed.weight,
     )
 
