@@ -21,7 +21,7 @@ import heapq
 import json
 import math
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -52,20 +52,25 @@ class Features:
 
     vectors: sparse.csr_matrix  # title+lead word TF-IDF, title weighted, IDF sharpened; L2 rows
     hours: np.ndarray  # publication time in hours since the epoch
+    weights: TfidfVectorizer | None  # the fitted IDF, to weigh other texts alike (None: no words)
 
 
 # --- representation ------------------------------------------------------------------------
 
 
+def body_of(article: Article) -> str:
+    """The article's text, or the feed description when the feed gave no text."""
+    return article.text.strip() or article.description.strip()
+
+
 def lead_of(article: Article, words: int = _LEAD_WORDS) -> str:
     """The first words of the body (or the feed description), dateline removed."""
-    text = article.text.strip() or article.description.strip()
-    text = _DATELINE.sub("", text, count=1)
+    text = _DATELINE.sub("", body_of(article), count=1)
     return " ".join(text.split()[:words])
 
 
-def _tfidf(docs: list[list[str]], idf_power: float = 1.0) -> sparse.csr_matrix:
-    """Sublinear TF-IDF over token lists, rows L2-normalized (all-empty input: zero rows).
+def _fit_tfidf(docs: list[list[str]], idf_power: float = 1.0) -> TfidfVectorizer | None:
+    """Sublinear TF-IDF fitted on token lists (None when every document is empty).
 
     `idf_power` > 1 sharpens IDF: names, places and numbers that few articles share then
     outweigh the common vocabulary of a topic (trade war, Yemen, a league).
@@ -74,9 +79,9 @@ def _tfidf(docs: list[list[str]], idf_power: float = 1.0) -> sparse.csr_matrix:
     try:
         vectorizer.fit(docs)
     except ValueError:  # every document empty
-        return sparse.csr_matrix((len(docs), 1))
+        return None
     vectorizer.idf_ = vectorizer.idf_**idf_power
-    return vectorizer.transform(docs).tocsr()
+    return vectorizer
 
 
 def article_tokens(article: Article, settings: Cluster) -> list[str]:
@@ -90,10 +95,40 @@ def build_features(articles: Sequence[Article], settings: Cluster) -> Features:
 
     IDF comes from the articles given: in the pipeline, the clustering window.
     """
+    docs = [article_tokens(a, settings) for a in articles]
+    weights = _fit_tfidf(docs, settings.idf_power)
+    vectors = sparse.csr_matrix((len(docs), 1)) if weights is None else weights.transform(docs)
     return Features(
-        vectors=_tfidf([article_tokens(a, settings) for a in articles], settings.idf_power),
+        vectors=vectors.tocsr(),
         hours=np.array([a.published.timestamp() / 3600 for a in articles], dtype=float),
+        weights=weights,
     )
+
+
+class BodyCosines:
+    """Cosine of two articles' whole bodies, words weighed by the title+lead IDF.
+
+    Only the second look asks, and only about a few pairs, so a body is read when first asked
+    for: tokenizing every body would cost more than all the rest of clustering.
+    """
+
+    def __init__(self, articles: Sequence[Article], weights: TfidfVectorizer | None) -> None:
+        self.articles = articles
+        self.weights = weights
+        self.rows: dict[int, sparse.csr_matrix] = {}
+
+    def __call__(self, i: int, j: int) -> float:
+        if self.weights is None:
+            return 0.0
+        return float(self._row(i).multiply(self._row(j)).sum())
+
+    def _row(self, i: int) -> sparse.csr_matrix:
+        row = self.rows.get(i)
+        if row is None:
+            assert self.weights is not None
+            row = self.weights.transform([content_tokens(body_of(self.articles[i]))])
+            self.rows[i] = row
+        return row
 
 
 # --- candidate pairs -----------------------------------------------------------------------
@@ -168,61 +203,88 @@ class _Centroids:
         return dot / norms if norms else 0.0
 
 
+class _Groups:
+    """The groups being merged: union-find over articles, with each group's summed vector,
+    its size, its candidate neighbours, and whether it holds an earlier run's story."""
+
+    def __init__(self, vectors: sparse.csr_matrix, edges: Mapping[tuple[int, int], float]) -> None:
+        n = vectors.shape[0]
+        self.parent = list(range(n))
+        self.version = [0] * n  # bumped on every merge: older heap entries are stale
+        self.size = [1] * n
+        self.fixed = [False] * n
+        self.neighbours: list[set[int]] = [set() for _ in range(n)]
+        for i, j in edges:
+            self.neighbours[i].add(j)
+            self.neighbours[j].add(i)
+        self.centroids = _Centroids(vectors)
+
+    def root(self, i: int) -> int:
+        parent = self.parent
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    def merge(self, a: int, b: int) -> None:
+        self.parent[b] = a
+        self.version[a] += 1
+        self.size[a] += self.size[b]
+        self.fixed[a] = self.fixed[a] or self.fixed[b]
+        self.centroids.add(a, b)
+        self.neighbours[a] |= self.neighbours[b]
+        self.neighbours[b] = set()
+
+    def neighbouring_roots(self, a: int) -> set[int]:
+        return {self.root(c) for c in self.neighbours[a]} - {a}
+
+    def labels(self) -> list[int]:
+        return [self.root(i) for i in range(len(self.parent))]
+
+
 def centroid_linkage(
     vectors: sparse.csr_matrix,
     edges: Mapping[tuple[int, int], float],
     threshold: float,
     groups: Sequence[Sequence[int]] = (),
     frozen: Iterable[int] = (),
+    pair_threshold: float | None = None,
+    agree: Callable[[int, int], bool] | None = None,
 ) -> list[int]:
     """Cluster label per item: merge the closest neighbouring groups (cosine of centroids)
-    while that cosine is >= threshold.
+    while that cosine is >= threshold; then pair lone items at `pair_threshold` where
+    `agree(i, j)` (see `_pair_lone_items`; None or >= threshold: no second look).
 
     Only groups linked by a candidate edge are compared. `groups` start merged; two groups
     holding items of `frozen` are never merged (earlier runs' stories keep apart).
     """
-    n = vectors.shape[0]
-    parent = list(range(n))
-    version = [0] * n
-    fixed = [False] * n
+    state = _Groups(vectors, edges)
     for i in frozen:
-        fixed[i] = True
-    neighbours: list[set[int]] = [set() for _ in range(n)]
-    for i, j in edges:
-        neighbours[i].add(j)
-        neighbours[j].add(i)
-    centroids = _Centroids(vectors)
-
-    def root(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
-    def merge(a: int, b: int) -> None:
-        parent[b] = a
-        version[a] += 1
-        fixed[a] = fixed[a] or fixed[b]
-        centroids.add(a, b)
-        neighbours[a] |= neighbours[b]
-        neighbours[b] = set()
-
+        state.fixed[i] = True
     for group in groups:
         for other in group[1:]:
-            a, b = root(group[0]), root(other)
+            a, b = state.root(group[0]), state.root(other)
             if a != b:
-                merge(a, b)
+                state.merge(a, b)
+    _merge_above(state, edges, threshold)
+    if pair_threshold is not None and pair_threshold < threshold:
+        _pair_lone_items(state, pair_threshold, agree or (lambda i, j: True))
+    return state.labels()
 
+
+def _merge_above(state: _Groups, edges: Mapping[tuple[int, int], float], threshold: float) -> None:
+    """Agglomerate: the neighbouring pair of groups with the highest centroid cosine first."""
     heap: list[tuple[float, int, int, int, int]] = []
 
     def push(a: int, b: int, similarity: float | None = None) -> None:
         if similarity is None:
-            similarity = centroids.cosine(a, b)
-        if similarity >= threshold and not (fixed[a] and fixed[b]):
-            heapq.heappush(heap, (-similarity, a, b, version[a], version[b]))
+            similarity = state.centroids.cosine(a, b)
+        if similarity >= threshold and not (state.fixed[a] and state.fixed[b]):
+            heapq.heappush(heap, (-similarity, a, b, state.version[a], state.version[b]))
 
+    parent, version = state.parent, state.version
     for (i, j), similarity in edges.items():
-        a, b = root(i), root(j)
+        a, b = state.root(i), state.root(j)
         if a == i and b == j and version[a] == version[b] == 0:
             push(a, b, similarity)  # two lone articles: their centroid cosine is the edge
         elif a != b:
@@ -231,12 +293,44 @@ def centroid_linkage(
         _, a, b, version_a, version_b = heapq.heappop(heap)
         if parent[a] != a or parent[b] != b or version[a] != version_a or version[b] != version_b:
             continue  # stale: one side changed since this entry was pushed
-        merge(a, b)
-        current = {root(c) for c in neighbours[a]} - {a}
-        neighbours[a] = current
+        state.merge(a, b)
+        current = state.neighbouring_roots(a)
+        state.neighbours[a] = current
         for c in current:
             push(a, c)
-    return [root(i) for i in range(n)]
+
+
+def _best_match(state: _Groups, a: int) -> tuple[int, float]:
+    """The neighbouring group whose centroid is closest to group `a`, and that cosine."""
+    best, best_similarity = -1, -1.0
+    for c in sorted(state.neighbouring_roots(a)):
+        similarity = state.centroids.cosine(a, c)
+        if similarity > best_similarity:
+            best, best_similarity = c, similarity
+    return best, best_similarity
+
+
+def _pair_lone_items(
+    state: _Groups, pair_threshold: float, agree: Callable[[int, int], bool]
+) -> None:
+    """Second look: two items still alone that are each other's best match merge at a lower
+    cosine than the threshold, when `agree` says so too.
+
+    Two reports of one small event (a statement, a ruling) share its few names but little
+    else, so their cosine often falls just under the threshold; lowering the threshold for
+    everyone instead chains topic neighbours into large wrong stories. Requiring both items
+    to be alone and each other's first choice keeps the lower bar away from those chains.
+    """
+    lone = [a for a in range(len(state.parent)) if state.parent[a] == a and state.size[a] == 1]
+    best = {a: _best_match(state, a) for a in lone}
+    for a in lone:
+        partner, similarity = best[a]
+        if partner < a or similarity < pair_threshold:  # each pair once; -1: no neighbour
+            continue
+        mutual = partner in best and best[partner][0] == a
+        both_earlier = state.fixed[a] and state.fixed[partner]  # two stories: never merged
+        if mutual and not both_earlier and agree(a, partner):
+            state.merge(a, partner)
 
 
 @dataclass(frozen=True, slots=True)
@@ -245,11 +339,13 @@ class Prepared:
 
     features: Features
     edges: dict[tuple[int, int], float]
+    bodies: BodyCosines
 
 
 def prepare(articles: Sequence[Article], settings: Cluster) -> Prepared:
     features = build_features(articles, settings)
-    return Prepared(features, candidate_edges(features, settings))
+    edges = candidate_edges(features, settings)
+    return Prepared(features, edges, BodyCosines(articles, features.weights))
 
 
 def link(
@@ -258,10 +354,27 @@ def link(
     threshold: float | None = None,
     groups: Sequence[Sequence[int]] = (),
     frozen: Iterable[int] = (),
+    pair_threshold: float | None = None,
+    pair_body: float | None = None,
 ) -> list[int]:
-    """Cluster labels at `threshold` (default: the configured one)."""
+    """Cluster labels at `threshold`, `pair_threshold` and `pair_body` (default: the
+    configured ones)."""
     threshold = settings.threshold if threshold is None else threshold
-    return centroid_linkage(prepared.features.vectors, prepared.edges, threshold, groups, frozen)
+    pair_threshold = settings.pair_threshold if pair_threshold is None else pair_threshold
+    body_floor = settings.pair_body if pair_body is None else pair_body
+
+    def bodies_agree(i: int, j: int) -> bool:
+        return prepared.bodies(i, j) >= body_floor
+
+    return centroid_linkage(
+        prepared.features.vectors,
+        prepared.edges,
+        threshold,
+        groups,
+        frozen,
+        pair_threshold,
+        bodies_agree,
+    )
 
 
 def cluster_labels(articles: Sequence[Article], settings: Cluster) -> list[int]:

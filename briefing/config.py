@@ -171,6 +171,11 @@ class Cluster(Strict):
 
     window_hours: int = Field(default=48, ge=1, le=24 * 14)  # farther apart: never one story
     threshold: float = Field(default=0.3, gt=0, lt=1)  # centroid cosine a merge must reach
+    # Two articles still alone, each the other's best match, merge at this lower cosine
+    # (at or above `threshold`: no second look) when their whole bodies' cosine reaches
+    # `pair_body`.
+    pair_threshold: float = Field(default=0.175, gt=0, lt=1)
+    pair_body: float = Field(default=0.25, ge=0, lt=1)
     lead_words: int = Field(default=60, ge=5, le=1000)  # the lead: the body's first words
     title_weight: int = Field(default=2, ge=1, le=10)  # title tokens count this many times
     idf_power: float = Field(default=1.5, ge=0.5, le=3)  # >1: rare names outweigh topic words
