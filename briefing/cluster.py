@@ -106,7 +106,7 @@ def build_features(articles: Sequence[Article], settings: Cluster) -> Features:
 
 
 class BodyCosines:
-    """Cosine of two articles' whole bodies, words weighed by the title+lead IDF.
+    """Cosines of pairs of articles' whole bodies, words weighed by the title+lead IDF.
 
     Only the second look asks, and only about a few pairs, so a body is read when first asked
     for: tokenizing every body would cost more than all the rest of clustering.
@@ -117,18 +117,21 @@ class BodyCosines:
         self.weights = weights
         self.rows: dict[int, sparse.csr_matrix] = {}
 
-    def __call__(self, i: int, j: int) -> float:
+    def __call__(self, pairs: Sequence[tuple[int, int]]) -> list[float]:
         if self.weights is None:
-            return 0.0
-        return float(self._row(i).multiply(self._row(j)).sum())
+            return [0.0] * len(pairs)
+        self._read({i for pair in pairs for i in pair} - self.rows.keys())
+        return [float(self.rows[i].multiply(self.rows[j]).sum()) for i, j in pairs]
 
-    def _row(self, i: int) -> sparse.csr_matrix:
-        row = self.rows.get(i)
-        if row is None:
-            assert self.weights is not None
-            row = self.weights.transform([content_tokens(body_of(self.articles[i]))])
-            self.rows[i] = row
-        return row
+    def _read(self, items: set[int]) -> None:
+        """Vectors of the bodies not read yet, in one call (each call has a fixed cost)."""
+        if not items or self.weights is None:
+            return
+        order = sorted(items)
+        bodies = [content_tokens(body_of(self.articles[i])) for i in order]
+        matrix = self.weights.transform(bodies).tocsr()
+        for row, item in enumerate(order):
+            self.rows[item] = matrix[row]
 
 
 # --- candidate pairs -----------------------------------------------------------------------
@@ -249,11 +252,11 @@ def centroid_linkage(
     groups: Sequence[Sequence[int]] = (),
     frozen: Iterable[int] = (),
     pair_threshold: float | None = None,
-    agree: Callable[[int, int], bool] | None = None,
+    agree: Callable[[list[tuple[int, int]]], list[bool]] | None = None,
 ) -> list[int]:
     """Cluster label per item: merge the closest neighbouring groups (cosine of centroids)
     while that cosine is >= threshold; then pair lone items at `pair_threshold` where
-    `agree(i, j)` (see `_pair_lone_items`; None or >= threshold: no second look).
+    `agree` says so (see `_pair_lone_items`; None or >= threshold: no second look).
 
     Only groups linked by a candidate edge are compared. `groups` start merged; two groups
     holding items of `frozen` are never merged (earlier runs' stories keep apart).
@@ -268,7 +271,7 @@ def centroid_linkage(
                 state.merge(a, b)
     _merge_above(state, edges, threshold)
     if pair_threshold is not None and pair_threshold < threshold:
-        _pair_lone_items(state, pair_threshold, agree or (lambda i, j: True))
+        _pair_lone_items(state, pair_threshold, agree or (lambda pairs: [True] * len(pairs)))
     return state.labels()
 
 
@@ -311,10 +314,12 @@ def _best_match(state: _Groups, a: int) -> tuple[int, float]:
 
 
 def _pair_lone_items(
-    state: _Groups, pair_threshold: float, agree: Callable[[int, int], bool]
+    state: _Groups,
+    pair_threshold: float,
+    agree: Callable[[list[tuple[int, int]]], list[bool]],
 ) -> None:
     """Second look: two items still alone that are each other's best match merge at a lower
-    cosine than the threshold, when `agree` says so too.
+    cosine than the threshold, where `agree` (asked once, about all such pairs) says so too.
 
     Two reports of one small event (a statement, a ruling) share its few names but little
     else, so their cosine often falls just under the threshold; lowering the threshold for
@@ -323,13 +328,17 @@ def _pair_lone_items(
     """
     lone = [a for a in range(len(state.parent)) if state.parent[a] == a and state.size[a] == 1]
     best = {a: _best_match(state, a) for a in lone}
+    pairs = []
     for a in lone:
         partner, similarity = best[a]
         if partner < a or similarity < pair_threshold:  # each pair once; -1: no neighbour
             continue
         mutual = partner in best and best[partner][0] == a
         both_earlier = state.fixed[a] and state.fixed[partner]  # two stories: never merged
-        if mutual and not both_earlier and agree(a, partner):
+        if mutual and not both_earlier:
+            pairs.append((a, partner))
+    for (a, partner), agreed in zip(pairs, agree(pairs), strict=True):
+        if agreed:
             state.merge(a, partner)
 
 
@@ -363,8 +372,8 @@ def link(
     pair_threshold = settings.pair_threshold if pair_threshold is None else pair_threshold
     body_floor = settings.pair_body if pair_body is None else pair_body
 
-    def bodies_agree(i: int, j: int) -> bool:
-        return prepared.bodies(i, j) >= body_floor
+    def bodies_agree(pairs: list[tuple[int, int]]) -> list[bool]:
+        return [cosine >= body_floor for cosine in prepared.bodies(pairs)]
 
     return centroid_linkage(
         prepared.features.vectors,

@@ -72,9 +72,9 @@ def test_a_pair_below_the_pair_threshold_stays_apart() -> None:
 def test_disagreeing_bodies_block_the_pair() -> None:
     asked: list[tuple[int, int]] = []
 
-    def never(i: int, j: int) -> bool:
-        asked.append((i, j))
-        return False
+    def never(pairs: list[tuple[int, int]]) -> list[bool]:
+        asked.extend(pairs)
+        return [False] * len(pairs)
 
     labels = centroid_linkage(VECTORS, EDGES, 0.3, pair_threshold=0.2, agree=never)
     assert labels[0] != labels[1]
@@ -109,11 +109,12 @@ def test_body_cosines_read_a_body_only_when_asked() -> None:
         news("c", "زلزال يضرب جنوب بيرو", "ضرب زلزال قوي منطقة ساحلية في جنوب بيرو دون ضحايا"),
     ]
     bodies = BodyCosines(articles, build_features(articles, Cluster()).weights)
-    assert bodies(0, 0) == pytest.approx(1.0)
-    assert bodies(0, 1) > 0.3
+    same, close = bodies([(0, 0), (0, 1)])
+    assert same == pytest.approx(1.0)
+    assert close > 0.3
     assert set(bodies.rows) == {0, 1}
-    assert bodies(0, 2) == 0.0
-    assert BodyCosines(articles, None)(0, 1) == 0.0
+    assert bodies([(0, 2)]) == [0.0]
+    assert BodyCosines(articles, None)([(0, 1)]) == [0.0]
 
 
 def test_staged_cross_validation_chooses_the_threshold_before_the_second_look() -> None:
