@@ -375,8 +375,15 @@ def link(
     pair_threshold = settings.pair_threshold if pair_threshold is None else pair_threshold
     body_floor = settings.pair_body if pair_body is None else pair_body
 
+    articles = prepared.bodies.articles
+
     def bodies_agree(pairs: list[tuple[int, int]]) -> list[bool]:
-        return [cosine >= body_floor for cosine in prepared.bodies(pairs)]
+        # Two sources, not one: one site's two articles that are each other's best match are
+        # mostly its running coverage of a topic (a day's market reports, a tournament's
+        # matches), while two reports of one small event come from two sites.
+        apart = [(i, j) for i, j in pairs if _other_sources(articles[i], articles[j])]
+        cosines = dict(zip(apart, prepared.bodies(apart), strict=True))
+        return [pair in cosines and cosines[pair] >= body_floor for pair in pairs]
 
     return centroid_linkage(
         prepared.features.vectors,
@@ -387,6 +394,11 @@ def link(
         pair_threshold,
         bodies_agree,
     )
+
+
+def _other_sources(a: Article, b: Article) -> bool:
+    """True unless both articles are known to come from the same source."""
+    return not (a.source and a.source == b.source)
 
 
 def cluster_labels(articles: Sequence[Article], settings: Cluster) -> list[int]:

@@ -175,12 +175,11 @@ def test_scores_on_a_known_case() -> None:
 
 # --- the quality gate on the development labels -------------------------------------------
 
-# Measured as below (cross-validated thresholds, the configured second look), minus 0.01.
-# The precision floor stays where it was set before the second look (a floor is never
-# lowered): the second look's precision cost must stay under 0.0104.
-FLOOR_BCUBED_F1 = 0.938  # measured 0.9483
-FLOOR_BCUBED_PRECISION = 0.963  # measured 0.9673 (0.9734 without the second look)
-FLOOR_PAIRWISE_F1 = 0.858  # measured 0.8682
+# Measured as below (cross-validated thresholds, the configured second look), about 0.005
+# under what is measured: the second look must keep its recall and cost no precision.
+FLOOR_BCUBED_F1 = 0.94  # measured 0.9453
+FLOOR_BCUBED_PRECISION = 0.968  # measured 0.9734, as without the second look
+FLOOR_PAIRWISE_F1 = 0.857  # measured 0.8624
 
 
 @pytest.mark.shared_data

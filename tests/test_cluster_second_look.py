@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import numpy as np
@@ -149,3 +150,24 @@ def test_second_look_joins_two_reports_of_one_statement() -> None:
     assert plain[cnn] != plain[sky]
     labels = link(prepared, settings)
     assert labels[cnn] == labels[sky]
+
+
+@pytest.mark.shared_data
+@requires_shared_data
+@pytest.mark.parametrize(
+    ("cnn_source", "sky_source", "paired"), [("CNN", "CNN", False), ("", "", True)]
+)
+def test_second_look_never_pairs_two_articles_of_one_known_source(
+    cnn_source: str, sky_source: str, paired: bool
+) -> None:
+    # The same pair as above, told as if by one site: one site's two close articles are
+    # mostly its running coverage of a topic. Sources unknown (""): the rule cannot apply.
+    assert SHARED_DATA is not None
+    articles, _ = ev.load_dev_labels(SHARED_DATA)
+    index = {a.id: i for i, a in enumerate(articles)}
+    cnn, sky = index["CN-middleEast-443-20180401"], index["SK-middleEast-722-20180401"]
+    articles[cnn] = replace(articles[cnn], source=cnn_source)
+    articles[sky] = replace(articles[sky], source=sky_source)
+    settings = Cluster()
+    labels = link(prepare(articles, settings), settings)
+    assert (labels[cnn] == labels[sky]) is paired
