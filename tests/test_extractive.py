@@ -21,6 +21,7 @@ from briefing.summarize import (
     summarize_story,
     summarize_text,
 )
+from briefing.summarize.extractive import Weights, rank_text
 from tests.shared_data import SHARED_DATA, requires_shared_data
 
 NEWS = (
@@ -61,6 +62,28 @@ def test_a_repeated_sentence_is_taken_once() -> None:
     text = f"{first}\n{first}\n{NEWS}"
     summary = summarize_text(text, sentences=4)
     assert summary.count(first) == 1
+
+
+CENTRALITY_ONLY = Weights(position=0.0, length=0.0, title=0.0, centrality=1.0)
+
+
+def test_the_sentence_the_others_echo_is_the_most_central() -> None:
+    hub = "زار الوزير المستشفى الجديد في العاصمة وتفقد قسم الطوارئ"
+    text = (
+        "تراجعت أسعار النفط في الأسواق العالمية.\n"
+        "افتتح الوزير المستشفى الجديد صباح اليوم.\n"
+        f"{hub}.\n"
+        "وفي العاصمة ازدحمت الطرق بسبب الأمطار.\n"
+        "ويستقبل قسم الطوارئ المرضى منذ الفجر.\n"
+    )
+    assert rank_text(text, weights=CENTRALITY_ONLY)[0] == f"{hub}."
+
+
+def test_sentences_that_share_no_words_still_give_a_summary() -> None:
+    text = "تراجعت أسعار النفط اليوم.\nفاز الفريق بالمباراة.\nهطلت أمطار غزيرة."
+    assert summarize_text(text, sentences=1, weights=CENTRALITY_ONLY) == [
+        "تراجعت أسعار النفط اليوم."
+    ]
 
 
 @pytest.mark.parametrize("text", ["", "   \n\t "])
