@@ -19,10 +19,10 @@ _MIN_WRAPPED_LINES = 4
 _MAX_WRAP_WIDTH = 110
 _SHORT_LINE = 0.6
 _CLOSERS = "\"'”’»)]}"
-# A run of terminators, then any closing quotes or brackets. Written X X* rather than X+: the
-# same matches, but re then scans for the first character twice as fast (splitting must be
-# fast: summaries run it on every article).
-_CANDIDATE = re.compile(r"[.!?؟؛][.!?؟؛]*[\"'”’»)\]}]*")
+_ENDS_A_LINE = _TERMINATORS + _CLOSERS + ":"  # how a line that is not hard-wrapped ends
+# A run of terminators, then any closing quotes or brackets. Only ever matched where a
+# terminator is, so it always matches there.
+_RUN = re.compile(r"[.!?؟؛]+[\"'”’»)\]}]*")
 # Quotations whose inner terminators do not end a sentence. Bounded and on one line, so that a
 # quote mark left open by a site cannot swallow the rest of an article.
 _QUOTES = re.compile(r"“[^”\n]{1,500}”|«[^»\n]{1,500}»|\"[^\"\n]{1,500}\"")
@@ -97,9 +97,9 @@ def _blocks(text: str) -> list[str]:
     (the last line of a paragraph, a heading).
     """
     lines = text.splitlines(keepends=True)
-    if not _is_hard_wrapped(lines):
+    width = _wrap_width(lines)
+    if width is None:
         return lines
-    width = statistics.median(len(line.rstrip()) for line in lines if line.strip())
     blocks: list[str] = []
     current = ""
     for line in lines:
@@ -113,53 +113,64 @@ def _blocks(text: str) -> list[str]:
     return blocks
 
 
-def _is_hard_wrapped(lines: list[str]) -> bool:
-    bodies = [line.rstrip() for line in lines if line.strip()]
+def _wrap_width(lines: list[str]) -> float | None:
+    """The median width of the lines if they are hard-wrapped (narrow, and most of them stop
+    mid-sentence), else None."""
+    if len(lines) < _MIN_WRAPPED_LINES:
+        return None
+    bodies = [body for body in map(str.rstrip, lines) if body]
     if len(bodies) < _MIN_WRAPPED_LINES:
-        return False
-    open_ended = sum(1 for body in bodies if body[-1] not in _TERMINATORS + _CLOSERS + ":")
-    return (
-        open_ended > len(bodies) / 2
-        and statistics.median(len(body) for body in bodies) <= _MAX_WRAP_WIDTH
-    )
+        return None
+    open_ended = sum(body[-1] not in _ENDS_A_LINE for body in bodies)
+    if open_ended <= len(bodies) / 2:
+        return None
+    width = statistics.median(map(len, bodies))
+    return width if width <= _MAX_WRAP_WIDTH else None
 
 
 def _split_block(block: str) -> list[str]:
-    if not block.strip():
+    if not block or block.isspace():
         return []
     # Scanning for quotations is costly; most blocks have no quote mark at all.
     quoted = "“" in block or "«" in block or '"' in block
     protected = [m.span() for m in _find_all(_QUOTES, _QUOTE_OPENERS, block)] if quoted else []
-    ends = [
-        m.end()
-        for m in _find_all(_CANDIDATE, _TERMINATORS, block)
-        if _is_boundary(block, m, protected)
-    ]
-    spans: list[tuple[int, int]] = []
-    start = 0
-    for end in [*ends, len(block)]:
+    sentences: list[str] = []
+    start = last = 0  # where the next piece and the last sentence start
+    for end in [*_boundaries(block, protected), len(block)]:
         piece = block[start:end]
-        if piece.strip():
-            if spans and not _ALNUM.search(piece):
+        if piece and not piece.isspace():
+            if sentences and not _ALNUM.search(piece):
                 # A stray "!" or "..." belongs to the sentence before it.
-                spans[-1] = (spans[-1][0], end)
+                sentences[-1] = block[last:end].strip()
             else:
-                spans.append((start, end))
+                sentences.append(piece.strip())
+                last = start
         start = end
-    return [block[a:b].strip() for a, b in spans]
+    return sentences
+
+
+def _boundaries(block: str, protected: list[tuple[int, int]]) -> list[int]:
+    """Where sentences end in `block`: the end of each run of terminators that is a boundary.
+
+    Runs are looked for only where a terminator is, found with str.find: re looks for a
+    character class one character at a time, and that scan was the largest cost of
+    splitting an article.
+    """
+    ends = []
+    scanned = 0
+    for begin in _positions(block, _TERMINATORS):
+        if begin >= scanned:  # not inside the run just read
+            scanned = _RUN.match(block, begin).end()  # type: ignore[union-attr]
+            if _is_boundary(block, begin, scanned, protected):
+                ends.append(scanned)
+    return ends
 
 
 def _find_all(pattern: re.Pattern[str], first: str, text: str) -> Iterator[re.Match[str]]:
     """What pattern.finditer(text) yields, for a pattern whose every match begins with one of
-    the characters `first`.
-
-    The pattern is only tried where those characters are, found with str.find: re looks for
-    a character class one character at a time, and that scan was the largest cost of
-    splitting an article.
-    """
-    starts = sorted(i for char in first for i in _positions(text, char))
+    the characters `first` (tried only where those are, as in _boundaries)."""
     end = 0
-    for start in starts:
+    for start in _positions(text, first):
         if start >= end:  # matches do not overlap, as with finditer
             match = pattern.match(text, start)
             if match:
@@ -167,26 +178,31 @@ def _find_all(pattern: re.Pattern[str], first: str, text: str) -> Iterator[re.Ma
                 yield match
 
 
-def _positions(text: str, char: str) -> Iterator[int]:
-    i = text.find(char)
-    while i >= 0:
-        yield i
-        i = text.find(char, i + 1)
+def _positions(text: str, chars: str) -> list[int]:
+    """Every index of any of `chars` in `text`, in order."""
+    positions = []
+    for char in chars:
+        i = text.find(char)
+        while i >= 0:
+            positions.append(i)
+            i = text.find(char, i + 1)
+    positions.sort()
+    return positions
 
 
-def _is_boundary(line: str, match: re.Match[str], protected: list[tuple[int, int]]) -> bool:
-    begin, end = match.span()
-    marks = match.group()
+def _is_boundary(line: str, begin: int, end: int, protected: list[tuple[int, int]]) -> bool:
+    """Whether the run of terminators line[begin:end] ends a sentence."""
     following = line[end : end + 1]
     if following and not following.isspace():
         # "3.5", "bbc.com", "U.S." go on; a missing space before an Arabic word does not.
-        if marks[-1] in _CLOSERS or not _ARABIC_LETTER.match(following):
+        if line[end - 1] in _CLOSERS or not _ARABIC_LETTER.match(following):
             return False
         if line[begin - 1 : begin].isdigit():
             return False
     if protected and _inside_quote(begin, end, protected):
         return False
-    if marks[0] == "." and len(marks.rstrip(_CLOSERS)) == 1:
+    if line[begin] == "." and (end == begin + 1 or line[begin + 1] not in _TERMINATORS):
+        # A single full stop (then perhaps closing quotes): an abbreviation or an initial?
         if begin >= _LONG_WORD and line[begin - _LONG_WORD : begin].isalpha():
             # The usual case, settled cheaply: a word this long is no abbreviation.
             return True
