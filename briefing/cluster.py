@@ -349,6 +349,7 @@ def _pair_lone_items(
 class Prepared:
     """Features and candidate pairs: everything before the threshold is applied."""
 
+    articles: Sequence[Article]
     features: Features
     edges: dict[tuple[int, int], float]
     bodies: BodyCosines
@@ -357,7 +358,7 @@ class Prepared:
 def prepare(articles: Sequence[Article], settings: Cluster) -> Prepared:
     features = build_features(articles, settings)
     edges = candidate_edges(features, settings)
-    return Prepared(features, edges, BodyCosines(articles, features.weights))
+    return Prepared(articles, features, edges, BodyCosines(articles, features.weights))
 
 
 def link(
@@ -375,9 +376,9 @@ def link(
     pair_threshold = settings.pair_threshold if pair_threshold is None else pair_threshold
     body_floor = settings.pair_body if pair_body is None else pair_body
 
-    articles = prepared.bodies.articles
+    articles = prepared.articles
 
-    def bodies_agree(pairs: list[tuple[int, int]]) -> list[bool]:
+    def second_look_agrees(pairs: list[tuple[int, int]]) -> list[bool]:
         # Two sources, not one: one site's two articles that are each other's best match are
         # mostly its running coverage of a topic (a day's market reports, a tournament's
         # matches), while two reports of one small event come from two sites.
@@ -392,7 +393,7 @@ def link(
         groups,
         frozen,
         pair_threshold,
-        bodies_agree,
+        second_look_agrees,
     )
 
 
