@@ -10,9 +10,9 @@ How it works, stage by stage:
    groups (cosine of their summed vectors) merges first, while it stays above the threshold.
    A story that unfolds through the day keeps its shared vocabulary in the centroid, so its
    updates join even when they share little with its first report.
-4. A second look: two articles still alone that are each other's best match merge at a lower
-   cosine when their whole bodies agree too (two reports of one small event share its few
-   names but little else).
+4. A second look: two articles still alone, from two sources, that are each other's best
+   match merge at a lower cosine when their whole bodies agree too (two reports of one small
+   event share its few names but little else).
 5. Across runs, earlier assignments are fixed groups: new articles may join them, two earlier
    stories are never merged, and a story keeps its id.
 """
