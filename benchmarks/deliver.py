@@ -156,6 +156,8 @@ def main() -> None:
         help="network round trip to emulate: the server waits this long before each reply",
     )
     args = parser.parse_args()
+    if args.rounds < 1:
+        parser.error("--rounds must be at least 1")
     if args.starttls:  # the login comes from the environment, as in production
         os.environ["BRIEFING_SMTP_USERNAME"] = "bench"
         os.environ["BRIEFING_SMTP_PASSWORD"] = "bench"
