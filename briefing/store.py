@@ -285,13 +285,19 @@ class Store:
 
     # ---- articles ----------------------------------------------------------------------
 
-    def known_keys(self) -> tuple[set[str], set[str], set[str]]:
-        """Ids, GUIDs and content hashes already stored, for deduplication at ingest."""
+    def known_keys(self) -> tuple[set[str], set[tuple[str, str]], set[str]]:
+        """Ids, (feed, GUID) pairs and content hashes already stored, for deduplication at
+        ingest. A GUID is only unique within its feed: two sites may both number their items
+        "12345"."""
         with self.engine.connect() as conn:
             rows = conn.execute(
-                select(articles.c.id, articles.c.guid, articles.c.content_hash)
+                select(articles.c.id, articles.c.feed, articles.c.guid, articles.c.content_hash)
             ).all()
-        return {r[0] for r in rows}, {r[1] for r in rows if r[1]}, {r[2] for r in rows if r[2]}
+        return (
+            {r[0] for r in rows},
+            {(r[1], r[2]) for r in rows if r[2]},
+            {r[3] for r in rows if r[3]},
+        )
 
     def add_articles(self, items: Iterable[Article], fetched_at: datetime) -> int:
         """Insert articles not stored yet; return how many were new."""

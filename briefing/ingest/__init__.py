@@ -92,7 +92,7 @@ class _Seen:
     """Keys of what is stored already, so that a run keeps only new items."""
 
     ids: set[str]
-    guids: set[str]
+    guids: set[tuple[str, str]]  # (feed, GUID): a GUID is unique only within its feed
     hashes: set[str]
 
     @classmethod
@@ -101,7 +101,7 @@ class _Seen:
 
     def known(self, article: Article) -> bool:
         """Stored already under the same canonical URL or GUID."""
-        return article.id in self.ids or bool(article.guid and article.guid in self.guids)
+        return article.id in self.ids or (article.feed, article.guid) in self.guids
 
     def is_new(self, article: Article) -> bool:
         return not self.known(article) and article.content_hash not in self.hashes
@@ -109,7 +109,7 @@ class _Seen:
     def add(self, article: Article) -> None:
         self.ids.add(article.id)
         if article.guid:
-            self.guids.add(article.guid)
+            self.guids.add((article.feed, article.guid))
         self.hashes.add(article.content_hash)
 
 
