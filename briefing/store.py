@@ -218,7 +218,7 @@ class Store:
                 f"cannot open database {url!r}: {exc.__class__.__name__}: {exc.args[0]}",
                 hint="check `database` in briefing.yaml and that its folder is writable",
             ) from exc
-        self.owner = f"{socket.gethostname()}:{os.getpid()}"
+        self.owner = f"{_process_home()}:{os.getpid()}"
 
     def close(self) -> None:
         self.engine.dispose()
@@ -705,10 +705,22 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cursor.close()
 
 
+def _process_home() -> str:
+    """Where a process id means something: this host name and this PID namespace. Two
+    containers may share a host name (host networking) while each has its own process ids,
+    so a pid missing here says nothing about a run in the other one."""
+    try:
+        namespace = os.readlink("/proc/self/ns/pid")  # "pid:[4026531836]"
+    except OSError:  # not Linux: the host name alone
+        return socket.gethostname()
+    return f"{socket.gethostname()}/{namespace}"
+
+
 def _owner_is_dead(owner: str) -> bool:
-    """True only when `owner` ("host:pid") names a process of this host that has exited."""
-    host, _, pid = owner.rpartition(":")
-    if host != socket.gethostname() or not pid.isdigit():
+    """True only when `owner` ("home:pid") names a process of this host and PID namespace
+    that has exited; any other owner is left to the stale_after timeout."""
+    home, _, pid = owner.rpartition(":")
+    if home != _process_home() or not pid.isdigit():
         return False
     try:
         os.kill(int(pid), 0)

@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import socket
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -7,7 +10,7 @@ import pytest
 
 from briefing.errors import LockedError
 from briefing.models import Article
-from briefing.store import Store
+from briefing.store import Store, deliveries
 
 
 def _article(n: int, published: datetime) -> Article:
@@ -61,6 +64,40 @@ def test_a_delivery_is_reserved_once_retried_after_failure_and_never_after_succe
 def test_a_stale_reservation_from_a_crashed_run_is_taken_over(store: Store) -> None:
     assert store.reserve_delivery("e1", "r@example.org", "<m>", stale_after=timedelta(minutes=30))
     assert store.reserve_delivery("e1", "r@example.org", "<m>", stale_after=timedelta(0))
+
+
+def _dead_pid() -> int:
+    """The id of a process that has just exited (not reused in the instant after)."""
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid
+
+
+def _held_by(store: Store, owner: str) -> None:
+    assert store.reserve_delivery("e1", "r@example.org", "<m>", stale_after=timedelta(hours=1))
+    with store.engine.begin() as conn:
+        conn.execute(deliveries.update().values(reserved_by=owner))
+
+
+def test_a_dead_run_of_this_host_loses_its_reservation_at_once(store: Store) -> None:
+    home = store.owner.rpartition(":")[0]
+    _held_by(store, f"{home}:{_dead_pid()}")
+    assert store.reserve_delivery("e1", "r@example.org", "<m>", stale_after=timedelta(hours=1))
+
+
+def test_a_run_in_another_pid_namespace_of_the_same_host_name_keeps_its_reservation(
+    store: Store,
+) -> None:
+    # Two containers with host networking share a host name, not their process ids: a pid
+    # that does not exist here may be a live run there, so only stale_after can free it.
+    host = socket.gethostname()
+    # Another namespace, and the host name alone (as written before namespaces were named).
+    for owner in (f"{host}/pid:[1]:{_dead_pid()}", f"{host}:{_dead_pid()}"):
+        _held_by(store, owner)
+        hour = timedelta(hours=1)
+        assert not store.reserve_delivery("e1", "r@example.org", "<m>", stale_after=hour)
+        assert store.reserve_delivery("e1", "r@example.org", "<m>", stale_after=timedelta(0))
+        store.complete_delivery("e1", "r@example.org", error="451 try later")  # free it again
 
 
 def test_the_edition_lock_excludes_a_second_holder_and_is_released(tmp_path: Path) -> None:
