@@ -45,8 +45,33 @@ class Request:
     headers: dict[str, str]
 
 
+class InFlight:
+    """Requests being answered right now across several servers (hosts), for limit tests.
+
+    Each arrival is recorded with how many requests every host had in flight and how many it
+    had received so far, at that moment."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.now: dict[str, int] = {}
+        self.received: dict[str, int] = {}
+        self.peak = 0  # the most in flight at once, all hosts together
+        self.arrivals: list[tuple[str, dict[str, int], dict[str, int]]] = []
+
+    def enter(self, host: str) -> None:
+        with self._lock:
+            self.now[host] = self.now.get(host, 0) + 1
+            self.received[host] = self.received.get(host, 0) + 1
+            self.peak = max(self.peak, sum(self.now.values()))
+            self.arrivals.append((host, dict(self.now), dict(self.received)))
+
+    def leave(self, host: str) -> None:
+        with self._lock:
+            self.now[host] -= 1
+
+
 class FeedServer:
-    def __init__(self, host: str = "127.0.0.1") -> None:
+    def __init__(self, host: str = "127.0.0.1", in_flight: InFlight | None = None) -> None:
         self.routes: dict[str, Route] = {}
         self.requests: list[Request] = []
         self.closing = threading.Event()
@@ -54,6 +79,7 @@ class FeedServer:
         self.active = 0  # requests being answered right now
         self.max_active: dict[str, int] = {}  # the most answered at once, per Host header
         self._active_by_host: dict[str, int] = {}
+        self.in_flight = in_flight
         self.httpd = _Server((host, 0), _handler_for(self))
         self.host = host
         self.port = self.httpd.server_address[1]
@@ -116,11 +142,15 @@ class FeedServer:
             self.active += 1
             self._active_by_host[host] = self._active_by_host.get(host, 0) + 1
             self.max_active[host] = max(self.max_active.get(host, 0), self._active_by_host[host])
+        if self.in_flight is not None:
+            self.in_flight.enter(self.host)
 
     def leave(self, host: str) -> None:
         with self._lock:
             self.active -= 1
             self._active_by_host[host] -= 1
+        if self.in_flight is not None:
+            self.in_flight.leave(self.host)
 
 
 def _handler_for(server: FeedServer) -> type[BaseHTTPRequestHandler]:

@@ -15,7 +15,7 @@ from briefing.ingest.filters import wanted
 from briefing.ingest.language import detect_language
 from briefing.ingest.parse import canonical_url, parse_document
 from briefing.store import Store
-from tests.feed_server import FeedServer, write_config
+from tests.feed_server import FeedServer, InFlight, write_config
 
 NOW = datetime(2026, 11, 29, 6, 0, tzinfo=UTC)
 FEED = Feed(name="test", url="http://example.org/feed", section="news")
@@ -59,6 +59,43 @@ def test_no_more_than_per_host_requests_reach_one_host_at_once() -> None:
         assert all(r.error is None for r in results)
         assert one.max_active == {f"127.0.0.1:{one.port}": 2}
         assert two.max_active == {f"127.0.0.2:{two.port}": 2}
+
+
+def test_no_more_than_concurrency_requests_are_in_flight_across_hosts() -> None:
+    in_flight = InFlight()
+    with (
+        FeedServer("127.0.0.1", in_flight) as one,
+        FeedServer("127.0.0.2", in_flight) as two,
+    ):
+        urls = [
+            server.document(f"/f{i}.xml", _rss(ITEMS), delay=0.2)
+            for server in (one, two)
+            for i in range(4)
+        ]
+        results = _get_all(Ingest(per_host=4, concurrency=3), urls)
+        assert all(r.error is None for r in results)
+        # Each host alone may take 4; together they never get more than 3 (and do get 3).
+        assert in_flight.peak == 3
+
+
+def test_a_busy_host_does_not_hold_the_other_hosts_back() -> None:
+    """Eight slow feeds on one host, two on another, global 4, per host 2: a request waiting
+    for its host's slot must not sit on a global slot, or the other host waits for nothing."""
+    in_flight = InFlight()
+    with (
+        FeedServer("127.0.0.1", in_flight) as busy,
+        FeedServer("127.0.0.2", in_flight) as other,
+    ):
+        slow = [busy.document(f"/s{i}.xml", _rss(ITEMS), delay=0.5) for i in range(8)]
+        quick = [other.document(f"/q{i}.xml", _rss(ITEMS)) for i in range(2)]
+        results = _get_all(Ingest(per_host=2, concurrency=4), slow + quick)
+        assert all(r.error is None for r in results)
+        assert in_flight.peak <= 4
+        other_arrivals = [a for a in in_flight.arrivals if a[0] == other.host]
+        assert len(other_arrivals) == 2
+        for _, now, received in other_arrivals:
+            # Served while the busy host's first two requests were still being answered.
+            assert received[busy.host] == 2 and now[busy.host] == 2, (now, received)
 
 
 def test_requests_name_the_project_and_accept_gzip() -> None:

@@ -117,7 +117,9 @@ class Fetcher:
         if last_modified:
             headers["If-Modified-Since"] = last_modified
         host = (urlsplit(url).hostname or "").lower()
-        async with self._all, self._hosts[host]:
+        # The host's slot first: a request queued behind its busy host must not hold one of
+        # the global slots meanwhile, or other hosts' requests wait for nothing.
+        async with self._hosts[host], self._all:
             try:
                 async with asyncio.timeout(self.settings.deadline_seconds):
                     return await self._get(url, headers)
