@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from briefing.config import Subscriber
 from briefing.digest.render import render_digest
 from tests import chromium
 from tests.digest_fixtures import fixed_config, fixed_edition, subscriber
@@ -72,10 +73,13 @@ def shots(tmp_path: Path) -> Path:
     return folder
 
 
-def _page(tmp_path: Path, who: str = "reader@example.org", hostile: bool = False) -> str:
+def _page(
+    tmp_path: Path, who: str | Subscriber = "reader@example.org", hostile: bool = False
+) -> str:
     edition = _hostile_edition() if hostile else fixed_edition()
-    digest = render_digest(edition, subscriber(who), fixed_config(tmp_path))
-    path = tmp_path / f"{who}.html"
+    reader = subscriber(who) if isinstance(who, str) else who
+    digest = render_digest(edition, reader, fixed_config(tmp_path))
+    path = tmp_path / f"{reader.email}.html"
     path.write_text(digest.html or "", encoding="utf-8")
     return path.as_uri()
 
@@ -124,3 +128,15 @@ def test_hostile_feed_text_runs_nothing(
     assert seen["scripts"] == 0
     assert set(seen["links"]) <= {"https:", "http:", "mailto:"}
     assert browser.problems() == []  # no alert() dialog, no error
+
+
+def test_index_numbers_in_eastern_arabic_digits_as_the_reader_sees_them(
+    browser: chromium.Browser, tmp_path: Path
+) -> None:
+    browser.open(_page(tmp_path, Subscriber(email="e@example.org", eastern_digits=True)), 360)
+    seen = browser.evaluate(
+        """[...document.querySelectorAll('.index .entry')].map((e) => ({
+             text: e.innerText.trim(), display: getComputedStyle(e).display }))"""
+    )
+    assert [entry["text"][:2] for entry in seen] == ["١.", "٢.", "٣.", "٤.", "٥."]
+    assert {entry["display"] for entry in seen} == {"block"}  # no list marker beside them

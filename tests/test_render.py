@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from briefing.config import Subscriber
 from briefing.digest.render import (
     LINE_OCTETS,
     compact_lines,
@@ -168,6 +169,45 @@ def test_eastern_digits_change_interface_numbers_not_the_news(tmp_path: Path) ->
     assert "٣ مصادر:" in text and "١١ مصدرًا:" in text and "(٠٤:٣٠)" in text
     assert "\n١. " in text
     assert "4.25%" in text  # the headline as published
+
+
+def _news_text(edition: Edition) -> set[str]:
+    """Every piece of feed text in an edition: shown as published, digits and all."""
+    pieces: set[str] = set()
+    for item in edition.stories:
+        pieces |= {item.story.headline, *(s.text for s in item.summary.key_sentences)}
+        pieces |= {a.source for a in item.story.articles}
+        if item.summary.abstract:
+            pieces.add(item.summary.abstract)
+    return pieces
+
+
+def test_eastern_digits_reach_every_interface_number_of_the_html(tmp_path: Path) -> None:
+    eastern = Subscriber(email="eastern@example.org", eastern_digits=True)
+    page = render_digest(fixed_edition(), eastern, fixed_config(tmp_path)).html or ""
+    parsed = _parse(re.sub(r"<style>.*?</style>", "", page, flags=re.S))
+    news = _news_text(fixed_edition())
+    shown = [" ".join(t.split()) for t in parsed.text if t.strip()]
+    interface = [p for t in shown for p in t.split(" · ") if p not in news]  # preheader
+    # The index is numbered in the text itself, not by the browser's list markers (which
+    # would be Western digits): ١. to ٥. in order, and no <ol> left to number it again.
+    assert [t for t in shown if re.fullmatch("[٠-٩]+", t)] == ["١", "٢", "٣", "٤", "٥"]
+    assert "ol" not in {tag for tag, _ in parsed.tags}
+    # Dates, the story count, "N sources" and times: no Western digit anywhere outside
+    # the news, which keeps its own digits.
+    assert [t for t in interface if re.search("[0-9]", t)] == []
+    joined = " ".join(shown)
+    for expected in ("٢٩ نوفمبر ٢٠٢٦", "١٤٤٨ هـ", "٥ أخبار", "٣ مصادر", "١١ مصدرًا", "٠٤:٣٠"):
+        assert expected in joined, expected
+    assert "4.25%" in joined  # the headline as published
+    western = _render(tmp_path, "reader@example.org").html or ""
+    assert [t for t in _parse(western).text if re.fullmatch("[0-9]+", t.strip())][:5] == [
+        "1",
+        "2",
+        "3",
+        "4",
+        "5",
+    ]
 
 
 def test_english_interface_strings(tmp_path: Path) -> None:
