@@ -26,6 +26,14 @@ from tests.shared_data import SHARED_DATA, requires_shared_data
         ("زار جون ف. كينيدي برلين. ثم عاد", ["زار جون ف. كينيدي برلين.", "ثم عاد"]),
         ("Mr. Smith met the U.S. envoy. Then left", ["Mr. Smith met the U.S. envoy.", "Then left"]),
         ("ولد عام 1770 م. ثم انتقل", ["ولد عام 1770 م.", "ثم انتقل"]),
+        ("منذ عام 2000 ق.م. في ملحمة جلجامش", ["منذ عام 2000 ق.م. في ملحمة جلجامش"]),
+        ("بركان فيزوف (79 ق.م) والهزات. بعدها", ["بركان فيزوف (79 ق.م) والهزات.", "بعدها"]),
+        ("بنيت حوالي 2480 ق.م، وهي ثلاثة. ثم", ["بنيت حوالي 2480 ق.م، وهي ثلاثة.", "ثم"]),
+        ("راسلونا على ص.ب 1200 في الرياض", ["راسلونا على ص.ب 1200 في الرياض"]),
+        ("بلغ مليون متر مكعّب.يخسف القمر", ["بلغ مليون متر مكعّب.", "يخسف القمر"]),
+        ("السباق 50 م.في سباحة الظهر", ["السباق 50 م.", "في سباحة الظهر"]),
+        ("بنيت حوالي 2550 ق. م، وهي ثلاثة", ["بنيت حوالي 2550 ق. م، وهي ثلاثة"]),
+        ("ولد عام 1770 م. و لم يعد", ["ولد عام 1770 م.", "و لم يعد"]),
         ('قال: "ذهبنا. وعدنا." ثم غادر.', ['قال: "ذهبنا. وعدنا."', "ثم غادر."]),
         ("قال «لن نتراجع. أبدا» وغادر. انتهى", ["قال «لن نتراجع. أبدا» وغادر.", "انتهى"]),
         ("قال “هذا صحيح. تماما” ومضى. بعدها", ["قال “هذا صحيح. تماما” ومضى.", "بعدها"]),
@@ -95,6 +103,25 @@ def test_real_texts_lose_nothing_and_never_cut_a_number() -> None:
             if cut and before[-20:] + after[:20] in text:
                 split_inside_number += 1
     assert split_inside_number == 0
+
+
+# A word of one letter (tashkeel aside) then a full stop, at the end; a word of one letter
+# at the start.
+_LONE_LETTER_END = re.compile(r"(?:^|[^\w\u064b-\u0652\u0670])[^\W\d_][\u064b-\u0652\u0670]*\.$")
+_LONE_LETTER_START = re.compile(r"[^\W\d_][\u064b-\u0652\u0670]*(?![\w\u064b-\u0652\u0670])")
+
+
+@requires_shared_data
+def test_real_texts_never_cut_letters_joined_by_a_full_stop() -> None:
+    """ "2000 ق.م" (before Christ), "ص.ب" (P.O. box): single letters joined by a full stop,
+    no space between, are one abbreviation, not a sentence end."""
+    cuts = []
+    for text in _real_texts():
+        for before, after in itertools.pairwise(split_sentences(text)):
+            lone = _LONE_LETTER_END.search(before) and _LONE_LETTER_START.match(after)
+            if lone and before[-20:] + after[:20] in text:  # nothing between them: one word
+                cuts.append(before[-20:] + " | " + after[:20])
+    assert cuts == []
 
 
 @requires_shared_data

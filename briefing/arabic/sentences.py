@@ -30,6 +30,10 @@ _QUOTE_OPENERS = '“«"'
 _ARABIC_LETTER = re.compile(r"[\u0621-\u064a]")
 # One letter or digit: exactly the characters str.isalnum() accepts (\w is those and "_").
 _ALNUM = re.compile(r"[^\W_]")
+# A word of one letter, perhaps with tashkeel, at the end / the start of the searched span.
+# Tashkeel is not \w: "مكعّب" must not look like a lone "ب".
+_LONE_LETTER_BEFORE = re.compile(r"(?:^|[^\w\u064b-\u0652\u0670])[^\W\d_][\u064b-\u0652\u0670]*$")
+_LONE_LETTER_AFTER = re.compile(r"[^\W\d_][\u064b-\u0652\u0670]*(?![\w\u064b-\u0652\u0670])")
 # How far back an abbreviation is looked for (the last two words).
 _ABBREVIATION_TAIL = 60
 
@@ -208,8 +212,25 @@ def _is_boundary(line: str, begin: int, end: int, protected: list[tuple[int, int
             return True
         # Only the tail is passed: copying all the text before every full stop made
         # splitting quadratic in the length of a paragraph.
-        return not _ends_with_abbreviation(line[max(0, begin - _ABBREVIATION_TAIL) : begin])
+        tail = line[max(0, begin - _ABBREVIATION_TAIL) : begin]
+        return not (_ends_with_abbreviation(tail) or _joins_single_letters(line, begin))
     return True
+
+
+def _joins_single_letters(line: str, stop: int) -> bool:
+    """Whether the full stop at `stop` joins single letters into one abbreviation: any two
+    written together ("2000 ق.م", "ص.ب", "م.ع."; "50 م.في" is a sentence end with its space
+    missing), or a listed one written with a space ("2550 ق. م")."""
+    before = _LONE_LETTER_BEFORE.search(line, max(0, stop - 12), stop)
+    if before is None:
+        return False
+    if _LONE_LETTER_AFTER.match(line, stop + 1):
+        return True
+    after = _LONE_LETTER_AFTER.match(line, stop + 2) if line[stop + 1 : stop + 2] == " " else None
+    if after is None:
+        return False
+    first = next(c for c in before.group() if c.isalpha())
+    return f"{first}.{after.group()[0]}" in _ABBREVIATIONS
 
 
 def _inside_quote(begin: int, end: int, protected: list[tuple[int, int]]) -> bool:
