@@ -140,3 +140,21 @@ def test_index_numbers_in_eastern_arabic_digits_as_the_reader_sees_them(
     )
     assert [entry["text"][:2] for entry in seen] == ["١.", "٢.", "٣.", "٤.", "٥."]
     assert {entry["display"] for entry in seen} == {"block"}  # no list marker beside them
+
+
+def test_english_interface_reads_left_to_right_inside_the_arabic_page(
+    browser: chromium.Browser, tmp_path: Path
+) -> None:
+    english = Subscriber(email="en@example.org", name="سارة", language="en")
+    browser.open(_page(tmp_path, english), 360)
+    seen = browser.evaluate(_MEASURE)
+    labels = browser.evaluate(
+        """[...document.querySelectorAll('[lang="en"]')].map((e) => ({
+             text: e.textContent.trim(), direction: getComputedStyle(e).direction }))"""
+    )
+    assert seen["bodyDirection"] == "rtl"
+    assert seen["storyDirections"] == ["rtl"] * len(fixed_edition().stories)
+    assert seen["overflowing"] == [] and seen["ragged"] == []
+    assert {"Top stories", "Unsubscribe", "3 sources"} <= {label["text"] for label in labels}
+    assert {label["direction"] for label in labels} == {"ltr"}
+    assert browser.problems() == []

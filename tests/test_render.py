@@ -218,6 +218,75 @@ def test_english_interface_strings(tmp_path: Path) -> None:
     assert "وزير الخارجية يلتقي" in digest.text  # the news is never translated
 
 
+class _Scoped(HTMLParser):
+    """Each text of the page with the lang and dir it inherits from its nearest ancestors."""
+
+    VOID = frozenset({"meta", "br", "img", "hr", "link", "input", "wbr"})
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.open: list[tuple[str, dict[str, str | None]]] = []
+        self.texts: list[tuple[str, str | None, str | None]] = []  # (text, lang, dir)
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag not in self.VOID:
+            self.open.append((tag, dict(attrs)))
+
+    def handle_endtag(self, tag: str) -> None:
+        while self.open and self.open.pop()[0] != tag:
+            pass
+
+    def handle_data(self, data: str) -> None:
+        if data.strip():
+            inherited = [attrs for _, attrs in reversed(self.open)]
+            lang = next((a["lang"] for a in inherited if a.get("lang")), None)
+            direction = next((a["dir"] for a in inherited if a.get("dir")), None)
+            self.texts.append((" ".join(data.split()), lang, direction))
+
+
+def _scoped(page: str) -> dict[str, tuple[str | None, str | None]]:
+    parser = _Scoped()
+    parser.feed(re.sub(r"<style>.*?</style>", "", page, flags=re.S))
+    return {text: (lang, direction) for text, lang, direction in parser.texts}
+
+
+def test_english_interface_strings_are_marked_english_inside_the_arabic_page(
+    tmp_path: Path,
+) -> None:
+    english = Subscriber(email="english@example.org", name="سارة", language="en")
+    page = render_digest(fixed_edition(), english, fixed_config(tmp_path)).html or ""
+    assert '<html lang="ar" dir="rtl">' in page  # the news is Arabic: so is the page
+    scoped = _scoped(page)
+    interface = [
+        "Sunday 29 November 2026",  # the dateline
+        "19 Jumada al-Akhirah 1448 AH",
+        "Good morning",
+        "5 stories",
+        "Top stories",
+        "Updated",
+        "Machine-written summary",
+        "3 sources",
+        "11 sources",
+        "2 sources",
+        "Source",  # the label of a story with one source
+        "Machine-written summary: Written by a language model and may contain errors; "
+        "check the sources.",
+        "Unsubscribe",
+    ]
+    for text in interface:
+        assert scoped.get(text) == ("en", "ltr"), (text, scoped.get(text))
+    # The news and the subscriber's name stay Arabic, right to left where they are Arabic.
+    for item in fixed_edition().stories:
+        assert scoped[item.story.headline][0] == "ar", item.story.headline
+        assert scoped[item.summary.key_sentences[0].text][0] == "ar"
+    assert scoped["سارة"][0] == "en" and "<bdi>سارة</bdi>" in page  # isolated in the greeting
+    assert scoped["سياسة"] == ("ar", "auto")  # section titles come from briefing.yaml
+    # An Arabic subscriber's page names no other language and keeps dir="auto" labels.
+    arabic = _scoped(_render(tmp_path, "reader@example.org").html or "")
+    assert {lang for lang, _ in arabic.values()} == {"ar"}
+    assert arabic["أبرز العناوين"] == ("ar", "auto")
+
+
 def test_empty_digest_says_so(tmp_path: Path) -> None:
     empty = replace(fixed_edition(), stories=())
     digest = _render(tmp_path, "reader@example.org", empty)

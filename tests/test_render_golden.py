@@ -57,7 +57,7 @@ def _headers(msg: EmailMessage) -> str:
     [
         ("reader@example.org", ("html", "txt", "headers")),
         ("text-only@example.org", ("txt", "headers")),
-        ("english@example.org", ("txt",)),
+        ("english@example.org", ("html", "txt")),
     ],
 )
 def test_rendered_digest_matches_golden_files(

@@ -48,12 +48,32 @@ _EASTERN = str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩")
 _BIDI_CONTROLS = re.compile("[\u202a-\u202e\u2066-\u2069]")
 _CONTROL_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _SAFE_SCHEMES = ("http", "https")
+# Interface languages written right to left; any other gets dir="ltr" on its strings.
+_RTL_LANGUAGES = frozenset({"ar", "fa", "he", "ur"})
 
 
 @dataclass(frozen=True, slots=True)
 class DateLine:
     gregorian: str
     hijri: str
+
+
+@dataclass(frozen=True, slots=True)
+class Greeting:
+    """The greeting line in pieces, so that the HTML part can isolate the name: a Latin name
+    in an Arabic greeting (or an Arabic one in an English greeting) would otherwise pull the
+    story count beside it to the wrong side. str() is the whole line, as the text part and
+    templates that predate the pieces show it."""
+
+    before: str
+    name: str
+    after: str
+
+    def __str__(self) -> str:
+        return f"{self.before}{self.name}{self.after}"
+
+    def __bool__(self) -> bool:
+        return bool(str(self))
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +143,15 @@ def safe_url(url: str) -> str | None:
 def clean_text(text: str) -> str:
     """Feed text as published, minus invisible controls that could scramble the layout."""
     return _BIDI_CONTROLS.sub("", _CONTROL_CHARS.sub("", text)).strip()
+
+
+def greeting(form: str, name: str) -> Greeting:
+    """strings.yaml's greeting ("صباح الخير {name}") with the subscriber's name, in pieces."""
+    before, marker, after = form.partition("{name}")
+    name = name.strip()
+    if not (marker and name):  # no name to isolate: the line as it reads
+        return Greeting(before=form.replace("{name}", "").strip(), name="", after="")
+    return Greeting(before=before.lstrip(), name=name, after=after.rstrip())
 
 
 def unsubscribe_links(email: EmailSettings, address: str) -> tuple[str | None, str | None]:
@@ -224,12 +253,13 @@ def render_digest(edition: Edition, subscriber: Subscriber, config: Config) -> D
     context = {
         "title": config.settings.title,
         "dateline": dateline,
-        "greeting": strings["greeting"].format(name=subscriber.name).strip(),
+        "greeting": greeting(strings["greeting"], subscriber.name),
         "count": digits(count_phrase(len(stories), strings["stories_today"], subscriber.language)),
         "index": [views[item.story.id] for item in stories[:INDEX_SIZE]],
         "sections": _sections(stories, views, config),
         "t": strings,
-        "lang": subscriber.language,
+        "lang": subscriber.language,  # of the interface strings; the news stays Arabic
+        "ui_dir": "rtl" if subscriber.language in _RTL_LANGUAGES else "ltr",
         "digits": digits,
         "has_abstracts": any(v.abstract for v in views.values()),
         "unsubscribe_url": safe_url(url or ""),
