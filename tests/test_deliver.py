@@ -291,6 +291,41 @@ def test_451_twice_then_accepted_arrives_once(
     assert set(mailbox.attempts.values()) == {3}  # two refusals, then accepted
 
 
+def test_retry_delays_double_at_each_attempt_within_the_jitter(
+    tmp_path: Path, server: Controller, mailbox: Mailbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import asyncio
+    import types
+
+    import briefing.digest.deliver as delivery
+
+    # Fault injection only: the relay is real; the waits between attempts are recorded and
+    # skipped, so a backoff of seconds costs the test nothing. Only deliver.py's view of
+    # asyncio changes: aiosmtplib and the relay's own loop keep the real sleep.
+    delays: list[float] = []
+    real_sleep = asyncio.sleep
+
+    async def recorded_sleep(delay: float) -> None:
+        delays.append(delay)
+        await real_sleep(0)
+
+    fake = types.SimpleNamespace(**vars(asyncio))
+    fake.sleep = recorded_sleep
+    monkeypatch.setattr(delivery, "asyncio", fake)
+    mailbox.busy_replies = 3
+    base = 2.0
+    config = _config(tmp_path, server.port, retries=3, backoff_seconds=base, concurrency=1)
+    digest = _digests(config)[0]
+    report = _deliver([digest], config)
+    assert report.sent == (digest.subscriber,) and mailbox.attempts[digest.subscriber] == 4
+    assert mailbox.counts() == Counter([digest.subscriber])
+    assert len(mailbox.sessions) == 1  # 4xx: retried on the same session, after RSET
+    # attempt k waits backoff * 2**k, times a jitter in [0.5, 1]: 1-2 s, 2-4 s, 4-8 s
+    assert len(delays) == 3
+    for attempt, delay in enumerate(delays):
+        assert base * 2**attempt * 0.5 <= delay <= base * 2**attempt, (attempt, delays)
+
+
 def test_4xx_that_outlasts_the_retries_is_retried_by_the_next_run(
     tmp_path: Path, server: Controller, mailbox: Mailbox
 ) -> None:
