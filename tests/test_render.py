@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import html as htmllib
+import os
 import re
+import shutil
 from dataclasses import replace
 from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
 
-from briefing.config import Subscriber
+from briefing.config import Config, Subscriber
 from briefing.digest.render import (
     LINE_OCTETS,
+    TEMPLATES_DIR,
     compact_lines,
     count_phrase,
     edition_date,
@@ -285,6 +288,49 @@ def test_english_interface_strings_are_marked_english_inside_the_arabic_page(
     arabic = _scoped(_render(tmp_path, "reader@example.org").html or "")
     assert {lang for lang, _ in arabic.values()} == {"ar"}
     assert arabic["أبرز العناوين"] == ("ar", "auto")
+
+
+def _with_templates(tmp_path: Path, folder: str) -> Config:
+    """The fixed configuration with `email.templates: folder` (relative to briefing.yaml)."""
+    base = fixed_config(tmp_path)
+    email = base.settings.email.model_copy(update={"templates": folder})
+    return base.model_copy(update={"settings": base.settings.model_copy(update={"email": email})})
+
+
+def test_editors_templates_are_used_with_the_stock_strings_as_fallback(tmp_path: Path) -> None:
+    mine = tmp_path / "mine"  # an editor's copies, without strings.yaml
+    mine.mkdir()
+    for name in ("digest.html.j2", "digest.txt.j2"):
+        stock = (TEMPLATES_DIR / name).read_text(encoding="utf-8")
+        (mine / name).write_text(stock.replace("{{ t.index }}", "{{ t.index }} (اختيار المحرر)"))
+    config = _with_templates(tmp_path, "mine")
+    digest = render_digest(fixed_edition(), subscriber("reader@example.org"), config)
+    # The edited templates, filled with the stock strings.
+    assert "أبرز العناوين (اختيار المحرر):" in digest.text
+    assert "أبرز العناوين (اختيار المحرر)</h2>" in (digest.html or "")
+    assert "3 مصادر:" in digest.text  # plural forms from the stock strings.yaml
+    stock = render_digest(fixed_edition(), subscriber("reader@example.org"), fixed_config(tmp_path))
+    assert "اختيار المحرر" not in stock.text  # other configurations keep the stock templates
+
+
+def test_an_edited_strings_file_is_read_again_by_a_running_process(tmp_path: Path) -> None:
+    mine = tmp_path / "mine"
+    shutil.copytree(TEMPLATES_DIR, mine)
+    config = _with_templates(tmp_path, "mine")
+    reader = subscriber("reader@example.org")
+    assert "أبرز العناوين:" in render_digest(fixed_edition(), reader, config).text
+    strings = mine / "strings.yaml"
+    before = strings.stat()
+    strings.write_text(
+        strings.read_text(encoding="utf-8").replace("index: أبرز العناوين", "index: عناوين اليوم"),
+        encoding="utf-8",
+    )
+    # A later modification time, as the editor's save would have (the test is faster than
+    # the file system's clock can tell).
+    os.utime(strings, ns=(before.st_atime_ns, before.st_mtime_ns + 1_000_000_000))
+    edited = render_digest(fixed_edition(), reader, config)
+    assert "عناوين اليوم:" in edited.text and "أبرز العناوين" not in edited.text
+    assert "عناوين اليوم</h2>" in (edited.html or "")
 
 
 def test_empty_digest_says_so(tmp_path: Path) -> None:

@@ -209,15 +209,24 @@ def environment(folder: Path = TEMPLATES_DIR) -> Environment:
     )
 
 
-@lru_cache(maxsize=4)
 def load_strings(folder: Path = TEMPLATES_DIR) -> dict[str, dict[str, Any]]:
+    """The folder's strings.yaml, else the stock one (custom templates may keep the stock
+    strings). Read again whenever the file changes, so that an editor's edit reaches a
+    long-running `briefing serve` at its next edition, as edited templates do (Jinja2
+    checks their modification time too)."""
     path = folder / "strings.yaml"
     if not path.is_file():
-        path = TEMPLATES_DIR / "strings.yaml"  # custom templates may keep the stock strings
-    return yaml.safe_load(path.read_text(encoding="utf-8"))
+        path = TEMPLATES_DIR / "strings.yaml"
+    stat = path.stat()
+    return _read_strings(path, stat.st_mtime_ns, stat.st_size)
 
 
-STRINGS = load_strings()
+@lru_cache(maxsize=8)
+def _read_strings(path: Path, _mtime_ns: int, _size: int) -> dict[str, dict[str, Any]]:
+    """Parsed once per version of the file: the modification time and size are the key."""
+    strings: dict[str, dict[str, Any]] = yaml.safe_load(path.read_text(encoding="utf-8"))
+    return strings
+
 
 # Gmail drops <head> styles in some views: every rule is inlined, and only what cannot be
 # inlined (the dark-mode media query) stays in <head> for the clients that honour it.
