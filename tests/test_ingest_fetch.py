@@ -88,14 +88,26 @@ def test_a_busy_host_does_not_hold_the_other_hosts_back() -> None:
     ):
         slow = [busy.document(f"/s{i}.xml", _rss(ITEMS), delay=0.5) for i in range(8)]
         quick = [other.document(f"/q{i}.xml", _rss(ITEMS)) for i in range(2)]
-        results = _get_all(Ingest(per_host=2, concurrency=4), slow + quick)
+        done: list[str] = []  # URLs in the order their answers came back
+
+        async def get(fetcher: Fetcher, url: str) -> FetchResult:
+            result = await fetcher.get(url)
+            done.append(url)
+            return result
+
+        async def run() -> list[FetchResult]:
+            async with Fetcher(Ingest(per_host=2, concurrency=4), Path(".")) as fetcher:
+                return await asyncio.gather(*(get(fetcher, u) for u in slow + quick))
+
+        results = asyncio.run(run())
         assert all(r.error is None for r in results)
         assert in_flight.peak <= 4
+        assert set(done[:2]) == set(quick), done  # before any of the slow host's answers
         other_arrivals = [a for a in in_flight.arrivals if a[0] == other.host]
         assert len(other_arrivals) == 2
         for _, now, received in other_arrivals:
-            # Served while the busy host's first two requests were still being answered.
-            assert received[busy.host] == 2 and now[busy.host] == 2, (now, received)
+            # Served beside the busy host's first two requests, not queued behind its eight.
+            assert received.get(busy.host, 0) <= 2, (now, received)
 
 
 def test_requests_name_the_project_and_accept_gzip() -> None:
@@ -197,6 +209,33 @@ def test_include_and_exclude_filters_match_normalized_arabic(
     ).articles
     feed = FEED.model_copy(update={"include": include, "exclude": exclude})
     assert wanted(article, feed) is kept
+
+
+@pytest.mark.parametrize(
+    ("expression", "title", "kept"),
+    [
+        # Written as editors write: hamza on the alef, ة, ى, and with or without tashkeel.
+        ("/إسرائيل/", "الجيش الاسرائيلي يعلن انسحابه", True),
+        ("/إسرائيل/", "مسؤول في اسرائيل: لا اتفاق بعد", True),
+        ("/إسرائيل/", "وزير الخارجية الأمريكي يزور إِسْرَائِيل", True),
+        ("/إسرائيل/", "الاحتلال يغلق المعابر", False),
+        ("/(الضفة|القدس)/", "اقتحامات واعتقالات في الضفه الغربية", True),
+        ("/(الضفة|القدس)/", "مسيرة حاشدة في القُدْس المحتلة", True),
+        ("/(الضفة|القدس)/", "قصف على خان يونس", False),
+        ("/(الضفة|القدس)/", "مواجهات في الضفّة", True),
+        ("/مستشفى/", "نقل الجرحى إلى مستشفي الشفاء", True),
+        ("/مُسْتَشْفَى/", "نقل الجرحى إلى مستشفى الشفاء", True),
+        # Regex syntax survives: \S is not lowercased into \s, Latin letters match any case.
+        ("/مستشفى\\s+\\S+/", "نقل الجرحى إلى مستشفى الشفاء", True),
+        ("/Israel/", "Israeli forces leave the town", True),
+    ],
+)
+def test_regular_expression_filters_are_normalized_like_the_text(
+    expression: str, title: str, kept: bool
+) -> None:
+    [article] = parse_document(_rss([(title, "http://e.org/1", "")]), {}, FEED, NOW).articles
+    assert wanted(article, FEED.model_copy(update={"include": (expression,)})) is kept
+    assert wanted(article, FEED.model_copy(update={"exclude": (expression,)})) is not kept
 
 
 def test_a_disabled_feed_comes_back_when_its_url_changes(tmp_path: Path) -> None:
