@@ -1,15 +1,18 @@
 """Delivery against a real aiosmtpd server on localhost, with a real SQLite store.
 
 Faults a real server cannot produce on demand (451 replies, a dropped connection, a crash of
-the sending process) are injected by the server's handler, never by mocking the client.
+the sending process) are injected by the server's handler, never by mocking the client. One
+test records the waits between retries instead of sleeping through them.
 """
 
 from __future__ import annotations
 
 import email
 import email.policy
+import html as htmllib
 import logging
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -43,6 +46,7 @@ from briefing.models import Digest
 from briefing.store import Store
 from tests.digest_fixtures import fixed_config, fixed_edition
 from tests.servers import free_port as _free_port
+from tests.test_render import _hostile_edition
 
 ROOT = Path(__file__).resolve().parents[1]
 # aiosmtpd logs every connection at INFO from its own thread; after a CLI test has pointed
@@ -174,6 +178,9 @@ def test_messages_arrive_intact(tmp_path: Path, server: Controller, mailbox: Mai
         msg = _parse(received[digest.subscriber])
         assert all(not part.defects for part in msg.walk()), "well-formed MIME"
         assert msg["Subject"] == digest.subject  # Arabic, encoded and decoded back
+        assert msg["From"] == "موجز الصباح <briefing@example.org>"  # the name, decoded back
+        [sender] = msg["From"].addresses
+        assert (sender.display_name, sender.addr_spec) == ("موجز الصباح", "briefing@example.org")
         assert msg["To"] == digest.subscriber
         assert msg["Message-ID"] == message_id(digest, "example.org")
         assert msg["Date"]
@@ -221,6 +228,12 @@ def test_a_relay_without_8bitmime_gets_base64(tmp_path: Path, mailbox: Mailbox) 
             if not part.is_multipart():
                 assert part["Content-Transfer-Encoding"] == "base64"
         assert _content(msg.get_body(("plain",))) == digest.text.encode("utf-8")  # type: ignore[arg-type]
+        if digest.html is None:
+            assert msg.get_content_type() == "text/plain"
+        else:
+            html_part = msg.get_body(("html",))
+            assert html_part is not None
+            assert _content(html_part) == digest.html.encode("utf-8")  # byte for byte
 
 
 class _NoEhlo(Mailbox):
@@ -625,15 +638,35 @@ def test_untrusted_certificate_stops_the_run_without_sending(
 
 def test_outbox_when_no_smtp_host(tmp_path: Path) -> None:
     config = fixed_config(tmp_path)
-    digests = _digests(config)
+    hostile = _hostile_edition()  # a headline with <script> in it, for every subscriber
+    digests = [render_digest(hostile, s, config) for s in config.subscribers]
     report = _deliver(digests, config)
     assert report.outbox == tmp_path / "outbox" / "2026-11-29"
     assert sorted(p.name for p in report.outbox.glob("*.eml")) == sorted(
         f"{d.subscriber}.eml" for d in digests
     )
+    assert sorted(p.name for p in report.outbox.glob("*.html")) == sorted(
+        ["index.html", *(f"{d.subscriber}.html" for d in digests)]
+    )
+    for digest in digests:
+        preview = (report.outbox / f"{digest.subscriber}.html").read_text(encoding="utf-8")
+        if digest.html is not None:
+            assert preview == digest.html  # the HTML part as sent
+            continue
+        # A text-only digest: its text, escaped, in a right-to-left page.
+        assert '<script>alert("x")</script>' in digest.text
+        assert "<script" not in preview and "&lt;script&gt;" in preview
+        assert '<html lang="ar" dir="rtl">' in preview
+        assert 'dir="rtl" style="direction: rtl; text-align: right;"' in preview
+        [shown] = re.findall(r'<pre dir="auto"[^>]*>(.*)</pre>', preview, re.S)
+        assert htmllib.unescape(shown) == digest.text  # nothing lost or added
     index = (report.outbox / "index.html").read_text(encoding="utf-8")
     assert '<html lang="ar" dir="rtl">' in index
-    assert all(f'href="{d.subscriber}.html"' in index for d in digests)
+    listed = re.findall(r'<td dir="ltr">([^<]*)</td>', index)
+    assert sorted(listed) == sorted(d.subscriber for d in digests)  # each one, once
+    for digest in digests:
+        assert index.count(f'href="{digest.subscriber}.html"') == 1
+        assert index.count(f'href="{digest.subscriber}.eml"') == 1
     first = _parse((report.outbox / "reader@example.org.eml").read_bytes())
     assert first["Subject"] == digests[0].subject
 
