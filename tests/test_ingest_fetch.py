@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -166,6 +166,97 @@ def test_feed_encodings_and_links() -> None:
     bare = _rss(ITEMS, "windows-1256").replace(b' encoding="windows-1256"', b"")
     headers = {"content-type": "application/rss+xml; charset=windows-1256"}
     assert parse_document(bare, headers, FEED, NOW).articles[0].title == ITEMS[0][0]
+
+
+RSS_091 = """<?xml version="1.0" encoding="utf-8"?>
+<!DOCTYPE rss PUBLIC "-//Netscape Communications//DTD RSS 0.91//EN"
+ "http://my.netscape.com/publish/formats/rss-0.91.dtd">
+<rss version="0.91"><channel><title>أخبار</title><link>http://example.org/</link>
+<description>أخبار</description><language>ar</language>
+<item><title>افتتاح محطة تحلية جديدة</title><link>http://example.org/news/1</link>
+<description>افتتحت الوزارة محطة تحلية جديدة في المدينة.</description></item>
+<item><title>البنك المركزي يخفض الفائدة</title><link>http://example.org/news/2</link>
+<description>خفض البنك المركزي سعر الفائدة نصف نقطة.</description></item>
+</channel></rss>"""
+
+RSS_10 = """<?xml version="1.0" encoding="windows-1256"?>
+<rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#"
+ xmlns="http://purl.org/rss/1.0/" xmlns:dc="http://purl.org/dc/elements/1.1/">
+<channel rdf:about="http://example.org/rss"><title>أخبار</title>
+<link>http://example.org/</link><description>أخبار</description>
+<items><rdf:Seq><rdf:li rdf:resource="http://example.org/news/1"/>
+<rdf:li rdf:resource="http://example.org/news/2"/></rdf:Seq></items></channel>
+<item rdf:about="http://example.org/news/1"><title>افتتاح محطة تحلية جديدة</title>
+<link>http://example.org/news/1</link><dc:date>2026-11-28T08:10:00+03:00</dc:date>
+<description>افتتحت الوزارة محطة تحلية جديدة في المدينة.</description></item>
+<item rdf:about="http://example.org/news/2"><title>البنك المركزي يخفض الفائدة</title>
+<link>http://example.org/news/2</link><dc:date>2026-11-28T06:30:00Z</dc:date>
+<description>خفض البنك المركزي سعر الفائدة نصف نقطة.</description></item>
+</rdf:RDF>"""
+
+OLD_FORMAT_TITLES = ["افتتاح محطة تحلية جديدة", "البنك المركزي يخفض الفائدة"]
+OLD_FORMAT_LINKS = ["http://example.org/news/1", "http://example.org/news/2"]
+
+
+def test_rss_091_items_come_through_with_the_fetch_time_as_their_date() -> None:
+    parsed = parse_document(RSS_091.encode("utf-8"), {}, FEED, NOW)
+    assert [a.title for a in parsed.articles] == OLD_FORMAT_TITLES
+    assert [a.url for a in parsed.articles] == OLD_FORMAT_LINKS
+    # RSS 0.91 items carry no date: the fetch time stands in, flagged.
+    assert all(a.published == NOW and a.published_estimated for a in parsed.articles)
+    assert parsed.warning is None
+
+
+def test_rss_10_rdf_items_come_through_with_their_dates_in_utc() -> None:
+    parsed = parse_document(RSS_10.encode("windows-1256"), {}, FEED, NOW)
+    assert [a.title for a in parsed.articles] == OLD_FORMAT_TITLES
+    assert [a.url for a in parsed.articles] == OLD_FORMAT_LINKS
+    assert [a.published for a in parsed.articles] == [
+        datetime(2026, 11, 28, 5, 10, tzinfo=UTC),
+        datetime(2026, 11, 28, 6, 30, tzinfo=UTC),
+    ]
+    assert not any(a.published_estimated for a in parsed.articles)
+
+
+def _item(extra: str) -> str:
+    return (
+        "<item><title>افتتاح محطة تحلية جديدة</title><link>http://example.org/a</link>"
+        f"<description>افتتحت الوزارة محطة.</description>{extra}</item>"
+    )
+
+
+def _channel(*items: str) -> bytes:
+    return (
+        '<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>t</title>'
+        f"<link>http://example.org/</link>{''.join(items)}</channel></rss>"
+    ).encode()
+
+
+def test_an_item_without_a_date_takes_the_fetch_time_in_utc_flagged() -> None:
+    riyadh = NOW.astimezone(timezone(timedelta(hours=3)))  # the run's clock, in local time
+    [article] = parse_document(_channel(_item("")), {}, FEED, riyadh).articles
+    assert article.published_estimated is True
+    assert article.published == NOW and article.published.utcoffset() == timedelta(0)
+
+
+def test_a_published_time_with_an_offset_is_converted_to_utc() -> None:
+    [article] = parse_document(
+        _channel(_item("<pubDate>Sat, 28 Nov 2026 08:10:00 +0300</pubDate>")), {}, FEED, NOW
+    ).articles
+    assert article.published == datetime(2026, 11, 28, 5, 10, tzinfo=UTC)
+    assert article.published.utcoffset() == timedelta(0)
+    assert article.published_estimated is False
+
+
+def test_author_and_guid_are_kept() -> None:
+    extra = (
+        "<author>newsroom@example.org (محمد علي)</author>"
+        '<guid isPermaLink="false">example-2026-11-28-0042</guid>'
+    )
+    [article] = parse_document(_channel(_item(extra)), {}, FEED, NOW).articles
+    assert article.guid == "example-2026-11-28-0042"
+    assert article.author == "newsroom@example.org (محمد علي)"
+    assert article.url == "http://example.org/a"  # the link, not the GUID, keys the article
 
 
 def test_a_broken_feed_with_readable_items_is_kept_with_a_warning() -> None:
