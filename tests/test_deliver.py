@@ -30,7 +30,7 @@ from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import AuthResult, LoginPassword
+from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
 from pydantic import ValidationError
 
 from briefing.config import Config, EmailSettings, Smtp, Subscriber
@@ -421,6 +421,41 @@ def test_550_recipient_is_reported_and_the_others_delivered(
     assert _statuses(config)[who] == "failed_permanent"
     again = _deliver(digests, config)  # a permanent failure is not retried every run
     assert who in again.skipped and not again.sent and mailbox.attempts[who] == 0
+
+
+class _RefusingSMTP(SMTP):
+    """aiosmtpd answering every connection with a 554 greeting, as a relay that will not
+    take mail from us today does (RFC 5321 3.1), then hanging up."""
+
+    async def _handle_client(self) -> None:
+        await self.push("554 5.7.1 no service for you today")
+        assert self.transport is not None
+        self.transport.close()
+
+
+class _RefusingRelay(Controller):
+    def factory(self) -> SMTP:
+        return _RefusingSMTP(self.handler, **self.SMTP_kwargs)
+
+
+def test_a_relay_refusing_the_session_stops_the_run_and_fails_no_one_for_good(
+    tmp_path: Path, mailbox: Mailbox
+) -> None:
+    relay = _RefusingRelay(mailbox, hostname="127.0.0.1", port=_free_port())
+    relay.start()
+    try:
+        config = _config(tmp_path, relay.port)
+        digests = _digests(config)
+        refused = _deliver(digests, config)
+    finally:
+        relay.stop()
+    assert not refused.sent and len(refused.failed) == len(digests)
+    assert all("554" in why and "permanent" not in why for _, why in refused.failed)
+    assert set(_statuses(config).values()) <= {"failed"}  # left for the next run
+    with _relay(mailbox) as willing:  # the relay takes mail again: everyone gets it
+        again = _deliver(digests, _config(tmp_path, willing.port))
+    assert sorted(again.sent) == sorted(d.subscriber for d in digests)
+    assert mailbox.counts() == Counter(d.subscriber for d in digests)
 
 
 def test_an_unsendable_address_fails_alone_and_the_session_goes_on(

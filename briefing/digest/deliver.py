@@ -459,16 +459,18 @@ async def _connect(connection: _Connection) -> aiosmtplib.SMTP:
     except aiosmtplib.SMTPAuthenticationError as exc:
         connection.drop()
         raise _Fatal(f"SMTP login refused: {exc.code} {exc.message}") from exc
+    # Before connection trouble: a refusing greeting (SMTPConnectResponseError) is also a
+    # connection error, and would otherwise reach _classify as a 5xx for this recipient.
+    except aiosmtplib.SMTPResponseException as exc:
+        connection.drop()
+        if exc.code >= 500:
+            raise _Fatal(f"SMTP session refused: {exc.code} {exc.message}") from exc
+        raise
     except _CONNECTION_TROUBLE as exc:
         connection.drop()
         cause = exc if isinstance(exc, ssl.SSLCertVerificationError) else exc.__cause__
         if isinstance(cause, ssl.SSLCertVerificationError):
             raise _Fatal(f"SMTP certificate not trusted: {cause.verify_message}") from exc
-        raise
-    except aiosmtplib.SMTPResponseException as exc:
-        connection.drop()
-        if exc.code >= 500:
-            raise _Fatal(f"SMTP session refused: {exc.code} {exc.message}") from exc
         raise
     except aiosmtplib.SMTPException as exc:
         connection.drop()
