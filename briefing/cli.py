@@ -93,6 +93,8 @@ def cmd_check_config(args: argparse.Namespace) -> int:
 
 
 def cmd_feeds(args: argparse.Namespace) -> int:
+    """Feed health as a table. Exit 1 (partial) when an enabled feed's last attempt failed
+    (a 410-disabled feed included: it needs an editor), else 0."""
     from briefing.store import Store
 
     config = load_config(args.config)
@@ -101,23 +103,27 @@ def cmd_feeds(args: argparse.Namespace) -> int:
         states = {s["name"]: s for s in store.all_feed_states()}
     finally:
         store.close()
-    rows = [("feed", "last success", "new", "failures", "last error")]
+    rows = [("name", "last success", "new items last run", "consecutive failures", "last error")]
     for feed in config.feeds:
         state = states.get(feed.name, {})
         success = state.get("last_success")
+        reason = state.get("disabled_reason")
         rows.append(
             (
                 feed.name + ("" if feed.enabled else " (disabled)"),
                 success.astimezone(config.zone).strftime("%Y-%m-%d %H:%M") if success else "never",
                 str(state.get("new_items_last_run", 0)),
                 str(state.get("consecutive_failures", 0)),
-                (state.get("disabled_reason") or state.get("last_error") or "")[:80],
+                # A disabled feed's reason in full: it says how to read the feed again.
+                f"disabled: {reason}" if reason else (state.get("last_error") or "")[:80],
             )
         )
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for row in rows:
         print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
-    failing = any(states.get(f.name, {}).get("consecutive_failures") for f in config.feeds)
+    failing = any(
+        states.get(f.name, {}).get("consecutive_failures") for f in config.feeds if f.enabled
+    )
     return EXIT_PARTIAL if failing else EXIT_OK
 
 
