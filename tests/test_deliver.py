@@ -374,6 +374,33 @@ def test_a_dropped_connection_is_retried_on_a_new_one(
     assert len(mailbox.sessions) == 2  # the first connection, and the one that replaced it
 
 
+def test_a_lost_250_is_sent_again_by_the_same_run_with_the_same_message_id(
+    tmp_path: Path, server: Controller, mailbox: Mailbox
+) -> None:
+    # The window docs/email.md admits: the relay took the message, but its 250 never came
+    # back. The sender cannot tell this from a message that never arrived.
+    lost: list[str] = []
+
+    def accept_then_vanish(smtp: Any, recipient: str) -> str | None:
+        if not lost:
+            lost.append(recipient)
+            with mailbox.lock:
+                mailbox.received.append((recipient, smtp.envelope.original_content))
+            smtp.transport.abort()
+            return "250 never seen"
+        return None
+
+    mailbox.on_data = accept_then_vanish
+    config = _config(tmp_path, server.port, concurrency=1)
+    digests = _digests(config)
+    report = _deliver(digests, config)
+    assert sorted(report.sent) == sorted(d.subscriber for d in digests) and not report.failed
+    [twice] = lost
+    assert mailbox.counts() == Counter([*(d.subscriber for d in digests), twice])
+    copies = [_parse(raw)["Message-ID"] for who, raw in mailbox.received if who == twice]
+    assert len(copies) == 2 and copies[0] == copies[1]  # a client can tell it is the same
+
+
 def test_server_gone_mid_batch_rerun_delivers_the_rest_and_duplicates_nothing(
     tmp_path: Path, mailbox: Mailbox
 ) -> None:
