@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import struct
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -158,3 +159,54 @@ def test_english_interface_reads_left_to_right_inside_the_arabic_page(
     assert {"Top stories", "Unsubscribe", "3 sources"} <= {label["text"] for label in labels}
     assert {label["direction"] for label in labels} == {"ltr"}
     assert browser.problems() == []
+
+
+# Where each character of the first story's headline is drawn, and on which line.
+_GLYPHS = """
+(() => {
+  const node = document.querySelector('#story-1 .headline span').firstChild;
+  const boxes = [];
+  for (let i = 0; i < node.textContent.length; i++) {
+    const range = document.createRange();
+    range.setStart(node, i); range.setEnd(node, i + 1);
+    const box = range.getBoundingClientRect();
+    boxes.push({ch: node.textContent[i], left: box.left, top: Math.round(box.top)});
+  }
+  return {text: node.textContent, boxes};
+})()
+"""
+
+
+@pytest.mark.parametrize("width", [360, 600])
+def test_latin_words_in_an_arabic_headline_keep_their_order(
+    browser: chromium.Browser, tmp_path: Path, width: int
+) -> None:
+    # The feed slipped a right-to-left override (U+202E) before the Latin name: unless the
+    # renderer strips it, the browser draws the rest of the line backwards ("aveneG").
+    edition = fixed_edition()
+    first = edition.stories[0]
+    lead = first.story.articles[0]
+    title = "وزير الخارجية يلتقي نظيره في \u202eGeneva لبحث اتفاق COP31"
+    story = replace(first.story, articles=(replace(lead, title=title), *first.story.articles[1:]))
+    edition = replace(edition, stories=(replace(first, story=story), *edition.stories[1:]))
+    assert edition.stories[0].story.headline == title  # the override reaches the renderer
+    path = tmp_path / "mixed.html"
+    path.write_text(
+        render_digest(edition, subscriber("reader@example.org"), fixed_config(tmp_path)).html or "",
+        encoding="utf-8",
+    )
+    browser.open(path.as_uri(), width)
+    seen = browser.evaluate(_GLYPHS)
+    text, boxes = seen["text"], seen["boxes"]
+    for word in ("Geneva", "COP31"):
+        start = text.index(word)
+        glyphs = boxes[start : start + len(word)]
+        assert len({g["top"] for g in glyphs}) == 1, f"{word} is split across lines"
+        lefts = [g["left"] for g in glyphs]
+        assert lefts == sorted(lefts) and len(set(lefts)) == len(lefts), (word, glyphs)
+    # And the Latin name sits where it belongs in the right-to-left sentence: after "في",
+    # so to its left when both are on one line.
+    before = boxes[text.index("في ")]
+    name = boxes[text.index("Geneva")]
+    if before["top"] == name["top"]:
+        assert name["left"] < before["left"]
