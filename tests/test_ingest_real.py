@@ -11,6 +11,7 @@ import pytest
 import briefing.ingest as ingest_module
 from briefing.ingest import ingest
 from briefing.ingest.parse import article_id, canonical_url
+from briefing.models import Article
 from briefing.store import Store
 from tests.ant_feeds import article_page, atom, by_source_and_day, load_items, rss, shared
 from tests.feed_server import FeedServer, write_config
@@ -209,4 +210,112 @@ def test_the_same_item_twice_and_a_republished_copy_are_kept_once(tmp_path: Path
         assert report.new_articles == len(day)
         # Feeds are read concurrently: whichever came second counted the two copies.
         assert sum(o.duplicates for o in report.outcomes) == 2
+        store.close()
+
+
+def _teaser_feed(
+    tmp_path: Path, server: FeedServer, group: list[dict], mode: str, *, bodies: bool = False
+):
+    """A feed of `group` (teasers, or with `bodies`) whose links lead to /a/<docno>.html on
+    `server`, read with `full_text: mode`; its config, a store, and the link of an item."""
+
+    def link(item: dict) -> str:
+        return server.url(f"/a/{item['docno']}.html")
+
+    url = server.document("/teasers.xml", rss(group, "teasers", link_of=link, full_text=bodies))
+    feeds = [{"name": "teasers", "url": url, "section": "news", "full_text": mode}]
+    config = write_config(tmp_path, feeds)
+    return config, Store(config.database_url), link
+
+
+def _stored(store: Store) -> dict[str, Article]:
+    return {a.url: a for a in store.articles_since(NOW - timedelta(days=3650))}
+
+
+def _words(text: str) -> str:
+    return " ".join(text.split())
+
+
+def test_a_new_item_whose_page_is_cached_takes_the_cached_text_without_a_request(
+    tmp_path: Path,
+) -> None:
+    """The page cache outlives articles (another feed's item, an article pruned): a new item
+    linking to a cached page must not fetch it again, and a cached failure counts too."""
+    cached, failed = by_source_and_day(load_items())[("CNN", "20180404")][:2]
+    other = by_source_and_day(load_items())[("BBC", "20180406")][0]
+    with FeedServer() as server:
+        config, store, link = _teaser_feed(tmp_path, server, [cached, failed], "auto")
+        for item in (cached, failed):  # were it fetched, the page would give another body
+            server.document(
+                f"/a/{item['docno']}.html", article_page(other), content_type="text/html"
+            )
+        store.cache_page(
+            canonical_url(link(cached)), fetched_at=NOW, status=200, text=cached["text"], error=None
+        )
+        store.cache_page(
+            canonical_url(link(failed)), fetched_at=NOW, status=0, text=None, error="timeout"
+        )
+        assert store.cached_page(canonical_url(link(cached))) is not None
+        report = ingest(config, store, NOW)
+        assert report.new_articles == 2 and report.outcomes[0].full_texts == 1
+        assert server.hits(f"/a/{cached['docno']}.html") == []
+        assert server.hits(f"/a/{failed['docno']}.html") == []
+        stored = _stored(store)
+        from_cache = stored[canonical_url(link(cached))]
+        assert _words(cached["text"].splitlines()[-1]) in _words(from_cache.text)
+        assert _words(stored[canonical_url(link(failed))].text) == _words(failed["abstract"])
+        store.close()
+
+
+CONSENT_WALL = [  # written for this test: a page that parses as an article but is not one
+    "نستخدم ملفات تعريف الارتباط لتحسين تجربتك على موقعنا وعرض إعلانات تناسب اهتماماتك.",
+    "بالنقر على موافق فإنك تقبل تخزين هذه الملفات على جهازك وفق سياسة الخصوصية الخاصة بنا.",
+    "يمكنك تغيير إعداداتك في أي وقت من صفحة إدارة الخصوصية أسفل الموقع.",
+    "لن نتمكن من عرض المحتوى المطلوب قبل أن تختار أحد الخيارين التاليين.",
+    "شركاؤنا في الإعلان قد يجمعون بيانات عن تصفحك لقياس أداء الحملات الإعلانية.",
+]
+
+
+def test_a_teaser_whose_page_is_not_an_article_keeps_the_feed_text(tmp_path: Path) -> None:
+    home, walled = by_source_and_day(load_items())[("Alarabia", "20180405")][:2]
+    bbc_home = shared("html_pages/bbc_arabic_homepage_2022/index_page_commit_7a1b403.html")
+    consent = "".join(f"<p>{line}</p>" for line in CONSENT_WALL)
+    wall = (
+        '<!DOCTYPE html><html lang="ar"><head><meta charset="utf-8"><title>قبل المتابعة</title>'
+        '<meta property="og:type" content="article"></head><body><main><article>'
+        f"<h1>قبل أن تتابع القراءة</h1>{consent}</article></main></body></html>"
+    ).encode()
+    with FeedServer() as server:
+        config, store, link = _teaser_feed(tmp_path, server, [home, walled], "auto")
+        server.document(f"/a/{home['docno']}.html", bbc_home.read_bytes(), content_type="text/html")
+        server.document(f"/a/{walled['docno']}.html", wall, content_type="text/html")
+        report = ingest(config, store, NOW)
+        assert report.new_articles == 2 and report.outcomes[0].full_texts == 0
+        stored = _stored(store)
+        for item in (home, walled):
+            assert len(server.hits(f"/a/{item['docno']}.html")) == 1  # fetched, then not used
+            assert _words(stored[canonical_url(link(item))].text) == _words(item["abstract"])
+        # The home page is cached as no article; the wall was read as one, then doubted.
+        assert (store.cached_page(canonical_url(link(home))) or {})["text"] is None
+        assert (store.cached_page(canonical_url(link(walled))) or {})["text"]
+        store.close()
+
+
+def test_full_text_always_fetches_the_page_even_for_a_long_item(tmp_path: Path) -> None:
+    group = by_source_and_day(load_items())[("BBC", "20180406")][:3]
+    update = "وأكد المتحدث في بيان لاحق أن التحقيقات ستستمر حتى نهاية الشهر الجاري."
+    with FeedServer() as server:
+        config, store, link = _teaser_feed(tmp_path, server, group, "always", bodies=True)
+        for item in group:  # the page carries one paragraph more than the feed
+            longer = {**item, "text": item["text"] + "\n" + update}
+            server.document(
+                f"/a/{item['docno']}.html", article_page(longer), content_type="text/html"
+            )
+        report = ingest(config, store, NOW)
+        assert report.outcomes[0].full_texts == len(group)
+        stored = _stored(store)
+        for item in group:
+            assert len(item["text"].split()) > config.settings.ingest.teaser_words  # not a teaser
+            assert len(server.hits(f"/a/{item['docno']}.html")) == 1
+            assert update in stored[canonical_url(link(item))].text
         store.close()
