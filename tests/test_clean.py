@@ -148,6 +148,36 @@ def test_per_feed_patterns_and_an_editors_file(tmp_path) -> None:  # type: ignor
     assert clean_text(text, rules=with_file).removed == ("إعلان: عروض الصيف",)
 
 
+def test_a_feeds_section_in_a_rules_file_applies_to_that_feed_only(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    text = "قال الوزير إن الخطة ستبدأ.\nحصريا على قناتنا\nوأضاف أن التنفيذ يبدأ غدا."
+    extra = tmp_path / "extra.yaml"
+    extra.write_text("feeds:\n  channel:\n    - '^حصريا علي قناتنا$'\n", "utf-8")
+    assert clean_text(text, rules=rules_for("channel", (), str(extra))).removed == (
+        "حصريا على قناتنا",
+    )
+    assert clean_text(text, rules=rules_for("other", (), str(extra))).removed == ()
+    assert clean_text(text, rules=rules_for("channel")).removed == ()  # not without the file
+
+
+def test_every_language_section_applies_to_every_article() -> None:
+    """Sections are chosen by nobody: each rule names words of one script, so an Arabic line
+    never meets an English rule, and an English furniture line goes from an Arabic page too."""
+    arabic = "قال الوزير إن الخطة ستبدأ.\nShare this article\nوأضاف أن التنفيذ يبدأ غدا."
+    assert clean_text(arabic).removed == ("Share this article",)
+    english = "The minister said the plan would start.\nاقرأ أيضا: خبر آخر\nHe added more."
+    assert clean_text(english).removed == ("اقرأ أيضا: خبر آخر",)
+    # Only English rules, and only Arabic ones: neither touches the other script's lines.
+    english_only, arabic_only = _section("en"), _section("ar")
+    assert clean_text(NEWS[0] + "\nاقرأ أيضا: خبر آخر", rules=english_only).removed == ()
+    assert clean_text(NEWS[7] + "\nRead more: other news", rules=arabic_only).removed == ()
+
+
+def _section(name: str) -> Rules:
+    from briefing.ingest.clean import _packaged_data, rules_from_data
+
+    return rules_from_data({name: _packaged_data()[name]})
+
+
 @pytest.mark.parametrize("line", ["اقرأ أيضا " + "كلمة " * 30])
 def test_a_long_line_is_news_even_when_a_rule_matches(line: str) -> None:
     assert clean_text(line).removed == ()

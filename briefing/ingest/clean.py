@@ -1,8 +1,11 @@
 """Remove site furniture from article text: related-link lines, share prompts, captions, credits.
 
-Rules are regular expressions in `arabic/data/boilerplate.yaml` (per language, for the last line,
-per feed), plus an editor's file (`ingest.boilerplate_file`) and per-feed patterns in feeds.yaml.
-Matching uses normalized text; the text kept is exactly as published.
+Rules are regular expressions in `arabic/data/boilerplate.yaml` (in sections named by language,
+for the last line, per feed), plus an editor's file (`ingest.boilerplate_file`) and per-feed
+patterns in feeds.yaml. The language sections all apply to every article, whatever its
+language: each pattern names words of one script, and an Arabic page's English furniture line
+should go too (see the data file). Matching uses normalized text; the text kept is exactly as
+published.
 """
 
 from __future__ import annotations
