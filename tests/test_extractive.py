@@ -4,6 +4,7 @@ speed, and the quality gate on EASC dev (real human summaries)."""
 from __future__ import annotations
 
 import json
+import random
 import time
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -11,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from briefing import cli
 from briefing.arabic import content_tokens
 from briefing.arabic.sentences import split_sentences
 from briefing.cluster_eval import labelled_stories
@@ -62,6 +64,28 @@ def test_a_repeated_sentence_is_taken_once() -> None:
     text = f"{first}\n{first}\n{NEWS}"
     summary = summarize_text(text, sentences=4)
     assert summary.count(first) == 1
+
+
+def test_a_sentence_that_echoes_the_title_ranks_higher() -> None:
+    text = (
+        "تراجعت أسعار النفط في الأسواق العالمية صباح اليوم.\n"
+        "وقال محللون إن الطلب تراجع بسبب الركود.\n"
+        "وافتتح الوزير مستشفى جديدا في العاصمة بحضور المسؤولين.\n"
+        "وتوقعت الوكالة أن تستمر الأسعار في التراجع.\n"
+    )
+    echo = split_sentences(text)[2]
+    with_title = rank_text(text, "افتتاح مستشفى جديد في العاصمة")
+    assert with_title.index(echo) == 1 < rank_text(text).index(echo)
+
+
+def test_a_fragment_in_the_lead_is_pushed_down_by_its_length() -> None:
+    text = (
+        "عاجل الآن.\n"
+        "أعلنت وزارة الصحة اليوم افتتاح مستشفى جديد في العاصمة بسعة خمسمئة سرير.\n"
+        "وقال الوزير إن المستشفى سيخدم أكثر من مليون نسمة.\n"
+    )
+    assert rank_text(text)[0] != "عاجل الآن."
+    assert rank_text(text, weights=Weights(length=0.0))[0] == "عاجل الآن."
 
 
 CENTRALITY_ONLY = Weights(position=0.0, length=0.0, title=0.0, centrality=1.0)
@@ -167,6 +191,63 @@ def test_story_merges_what_several_sources_said_and_names_them_all() -> None:
     assert len({s.text for s in key}) == 3
 
 
+def test_story_shows_the_best_formed_copy_and_reads_in_publication_order() -> None:
+    shared = "أعلنت وزارة الصحة اليوم افتتاح مستشفى جديد في العاصمة بسعة خمسمئة سرير."
+    cut = shared.removesuffix(" سرير.")  # the earliest feed cut the sentence short
+    story = Story(
+        id="s1",
+        section="news",
+        articles=(
+            _article(2, "وكالة ب", f"{shared}\nوقال الوزير إن المستشفى سيخدم مليون نسمة.", 30),
+            _article(1, "وكالة أ", f"{cut}\nوبدأ العمل في المشروع قبل أربع سنوات.", 0),
+        ),
+    )
+    key = summarize_story(story, sentences=3)
+    [lead] = [k for k in key if shared.startswith(k.text.removesuffix(" سرير."))]
+    assert lead.text == shared and lead.article_id == "a2"
+    assert lead.sources == ("وكالة أ", "وكالة ب")  # the earliest source first
+    articles = {a.id: a for a in story.articles}
+    order = [
+        (articles[k.article_id].published, articles[k.article_id].text.index(k.text)) for k in key
+    ]
+    assert order == sorted(order)
+
+
+def test_another_sources_retelling_is_not_taken_but_credited() -> None:
+    told = "أعلنت وزارة الصحة اليوم افتتاح مستشفى جديد في العاصمة بسعة خمسمئة سرير."
+    retold = (
+        "وافتتحت وزارة الصحة مستشفى جديدا في العاصمة يتسع لخمسمئة سرير، بحسب بيان نشرته "
+        "مساء الأحد على موقعها."
+    )
+    story = Story(
+        id="s1",
+        section="news",
+        articles=(
+            _article(1, "وكالة أ", f"{told}\nوبدأ العمل في المشروع قبل أربع سنوات.", 0),
+            _article(2, "وكالة ب", f"{retold}\nوتعد المنشأة الأكبر من نوعها في البلاد.", 30),
+        ),
+    )
+    key = summarize_story(story, sentences=3)
+    assert [k.text for k in key if k.text in (told, retold)] == [told]
+    assert key[0].sources == ("وكالة أ", "وكالة ب")
+
+
+def test_a_story_of_many_huge_articles_stays_bounded() -> None:
+    # 30 articles of 300 different sentences: 9,000 candidates would need gigabytes of
+    # similarity matrices; each article gives only its leading sentences.
+    vocabulary = NEWS.replace(".", "").split()
+    generator = random.Random(7)
+
+    def article_text(n: int) -> str:
+        return "\n".join(" ".join(generator.sample(vocabulary, 9)) + "." for _ in range(300))
+
+    articles = tuple(_article(n, f"مصدر {n}", article_text(n), minutes=n) for n in range(30))
+    start = time.perf_counter()
+    key = summarize_story(Story(id="big", section="news", articles=articles), sentences=3)
+    assert time.perf_counter() - start < 10
+    assert len(key) == 3
+
+
 def test_story_with_empty_articles_uses_descriptions_or_gives_nothing() -> None:
     empty = Story(id="s", section="news", articles=(_article(1, "أ", ""),))
     assert summarize_story(empty) == ()
@@ -192,6 +273,9 @@ def _overlap(a: str, b: str) -> float:
 
 @requires_shared_data
 def test_real_stories_have_no_near_duplicates_and_credit_every_source() -> None:
+    """Two sources telling the same fact give one sentence, crediting both. (On these stories
+    the pairs that share 0.6 or more of their words say the same thing; below 0.5 across
+    sources they mostly tell different facts of the story.)"""
     stories = _labelled_stories()
     assert len(stories) > 40
     for story in stories:
@@ -199,13 +283,11 @@ def test_real_stories_have_no_near_duplicates_and_credit_every_source() -> None:
         assert key, story.id
         for i, a in enumerate(key):
             for b in key[i + 1 :]:
-                assert _overlap(a.text, b.text) < 0.8, (story.id, a.text, b.text)
+                assert _overlap(a.text, b.text) < 0.6, (story.id, a.text, b.text)
         for sentence in key:
             for article in story.articles:
                 carried = any(
-                    _overlap(sentence.text, s) >= 0.9
-                    and len(content_tokens(s)) >= 5
-                    and abs(len(content_tokens(s)) - len(content_tokens(sentence.text))) <= 2
+                    _overlap(sentence.text, s) >= 0.75 and len(content_tokens(s)) >= 5
                     for s in split_sentences(article.text)
                 )
                 if carried:
@@ -240,13 +322,36 @@ def test_jsonl_command_reads_easc_as_it_is(tmp_path: Path) -> None:
 
 def test_jsonl_line_budgets_win_and_blank_lines_are_skipped(tmp_path: Path) -> None:
     source = tmp_path / "in.jsonl"
-    rows = [{"id": 1, "text": NEWS, "sentences": 1}, {"id": "b", "text": NEWS, "title": "x"}]
+    rows = [
+        {"id": 1, "text": NEWS, "sentences": 1},
+        {"id": "b", "text": NEWS, "title": "x"},
+        {"id": "w", "text": NEWS, "words": 30},
+    ]
     source.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows) + "\n\n")
-    assert summarize_jsonl(source, tmp_path / "out.jsonl", sentences=2) == 2
+    assert summarize_jsonl(source, tmp_path / "out.jsonl", sentences=2) == 3
     out = [json.loads(x) for x in (tmp_path / "out.jsonl").read_text("utf-8").splitlines()]
-    assert [o["id"] for o in out] == [1, "b"]
+    assert [o["id"] for o in out] == [1, "b", "w"]
     assert len(split_sentences(out[0]["summary"])) == 1
     assert len(split_sentences(out[1]["summary"])) == 2
+    by_words = summarize_text(NEWS, words=30)  # its own word budget, not 2 sentences
+    assert out[2]["summary"] == " ".join(by_words) and len(by_words) == 3
+
+
+@requires_shared_data
+def test_the_summarize_command_reads_easc(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert SHARED_DATA is not None
+    output = tmp_path / "s.jsonl"
+    argv = ["summarize", "--input", str(SHARED_DATA / "easc" / "easc.jsonl")]
+    assert cli.main([*argv, "--output", str(output), "--sentences", "2"]) == 0
+    assert capsys.readouterr().out.strip() == f"{output}: 153 summaries"
+    lines = [json.loads(line) for line in output.read_text("utf-8").splitlines()]
+    with (SHARED_DATA / "easc" / "easc.jsonl").open(encoding="utf-8") as rows:
+        texts = [json.loads(row)["text"] for row in rows]
+    assert [x["summary"] for x in lines] == [
+        " ".join(summarize_text(text, sentences=2)) for text in texts
+    ]
 
 
 @pytest.mark.parametrize(

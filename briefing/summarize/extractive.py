@@ -7,10 +7,12 @@ see docs/extractive.md):
   degree centrality), on the shared normalizer and light stems;
 - similarity to the title, when there is one;
 - length: very short fragments and run-on blocks are pushed down.
-Sentences are then taken greedily by MMR (score minus similarity to what is already taken),
-never taking a near-duplicate of a taken sentence, until the budget is met. For a story,
-near-duplicate sentences across sources are first merged into one (the best-formed one is
-kept, and every source that carried it is remembered).
+Sentences are then taken greedily in order of merit (MMR is available, score minus
+similarity to what is already taken, but its weight chosen on dev is 0), never taking one
+that repeats a taken sentence, until the budget is met. For a story, near-duplicate sentences
+across sources are first merged into one (the best-formed one is kept, and every source that
+carried it is remembered), and another source's retelling of a taken sentence is not taken
+but credits its source.
 """
 
 from __future__ import annotations
@@ -34,8 +36,10 @@ from briefing.models import Article, KeySentence, Story
 
 DEFAULT_SENTENCES = 3
 # Very long inputs: only the first sentences are scored (the lead carries news, and the
-# similarity graph grows with the square of the count).
+# similarity graph grows with the square of the count). A story shares its bound among its
+# articles: each gives its leading sentences.
 MAX_SENTENCES = 300
+MAX_STORY_SENTENCES = 1200
 # A "sentence" longer than this (text without punctuation) is cut into windows of WINDOW_WORDS.
 MAX_SENTENCE_WORDS = 120
 WINDOW_WORDS = 60
@@ -57,7 +61,10 @@ class Weights:
     first_report: float = 0.1  # story mode: bonus for the earliest article, less for later
     redundancy: float = 0.0  # MMR: the score is lowered by this times the top similarity
     duplicate: float = 0.6  # cosine at or above which two sentences say the same thing
-    contained: float = 0.7  # share of the shorter one's words above which one repeats another
+    contained: float = 0.65  # share of the shorter one's words above which one repeats another
+    # The same between sentences of different articles: another source retells a fact in its
+    # own words, so fewer words are shared (chosen on the labelled stories, docs/extractive.md).
+    retold: float = 0.5
     short_words: int = 5
     long_words: int = 60
 
@@ -146,13 +153,16 @@ def summarize_story(
     """Key sentences of a story across all its articles, near-duplicates merged.
 
     Each KeySentence names the article its text was taken from and every source that
-    carried the same sentence. The result reads in publication order (earliest article
+    carried the same sentence or retold it. The result reads in publication order (earliest article
     first, then position inside the article).
     """
-    articles = sorted(story.articles, key=lambda a: (a.published, a.id))
+    articles = sorted(story.articles, key=lambda a: (a.published, a.id))[:MAX_STORY_SENTENCES]
+    # The leading sentences of each article (where news is told), so that a huge story keeps
+    # the similarity graph bounded.
+    per_article = max(1, MAX_STORY_SENTENCES // max(1, len(articles)))
     candidates: list[Candidate] = []
     for number, article in enumerate(articles):
-        candidates.extend(candidates_of(article_text(article), article=number))
+        candidates.extend(candidates_of(article_text(article), article=number)[:per_article])
     if not candidates:
         return ()
     graph = sentence_graph(candidates, story.headline)
@@ -173,7 +183,8 @@ def summarize_story(
     source_order = {name: rank for rank, name in enumerate(story.sources)}
     result = []
     for i in chosen:
-        sources = {articles[candidates[j].article].source for j in groups[i]}
+        told = [*groups[i], *_retellings(representatives[i], candidates, graph, weights)]
+        sources = {articles[candidates[j].article].source for j in told}
         result.append(
             KeySentence(
                 text=merged[i].text,
@@ -182,6 +193,21 @@ def summarize_story(
             )
         )
     return tuple(result)
+
+
+def _retellings(
+    row: int, candidates: Sequence[Candidate], graph: Graph, weights: Weights
+) -> list[int]:
+    """The sentences of other articles that retell candidate `row` (select() would not take
+    one beside it): their sources carried its news too."""
+    similar, contained = graph.similarity[row].tolist(), graph.contained[row].tolist()
+    article = candidates[row].article
+    return [
+        j
+        for j, other in enumerate(candidates)
+        if other.article != article
+        and (similar[j] >= weights.duplicate or contained[j] >= weights.retold)
+    ]
 
 
 def summarize_jsonl(
@@ -383,6 +409,7 @@ def select(
         # never changes: ranked once (a stable sort, so ties go to the first), the best
         # available sentence is always the first one left.
         available = sorted(range(len(candidates)), key=scores.__getitem__, reverse=True)
+    origin = [candidate.article for candidate in candidates]
     chosen: list[int] = []
     total_words = 0
     while available:
@@ -399,10 +426,11 @@ def select(
             top_similarity = [max(a, b) for a, b in zip(top_similarity, similar, strict=True)]
         # Never take a sentence that says what a taken one already says, nor one that is
         # mostly contained in it (or contains it): a longer retelling adds little.
+        limits = [weights.contained if a == origin[best] else weights.retold for a in origin]
         available = [
             i
             for i in available
-            if i != best and similar[i] < weights.duplicate and contained[i] < weights.contained
+            if i != best and similar[i] < weights.duplicate and contained[i] < limits[i]
         ]
     return chosen
 
