@@ -27,6 +27,7 @@ GRID = {
     "length": [0.0, 0.2, 0.5],
     "redundancy": [0.0, 0.2, 0.5],
     "long_words": [40, 60, 90],
+    "contained": [0.6, 0.65, 0.7],
 }
 
 
