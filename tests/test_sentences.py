@@ -34,6 +34,11 @@ from tests.shared_data import SHARED_DATA, requires_shared_data
         ("السباق 50 م.في سباحة الظهر", ["السباق 50 م.", "في سباحة الظهر"]),
         ("بنيت حوالي 2550 ق. م، وهي ثلاثة", ["بنيت حوالي 2550 ق. م، وهي ثلاثة"]),
         ("ولد عام 1770 م. و لم يعد", ["ولد عام 1770 م.", "و لم يعد"]),
+        (
+            "ندين الإرهاب بكل أشكاله ( .. ) وندعو للحوار. ثم",
+            ["ندين الإرهاب بكل أشكاله ( .. ) وندعو للحوار.", "ثم"],
+        ),
+        ('قال: نعم. "ثم ذهب" إلى بيته', ["قال: نعم.", '"ثم ذهب" إلى بيته']),
         ('قال: "ذهبنا. وعدنا." ثم غادر.', ['قال: "ذهبنا. وعدنا."', "ثم غادر."]),
         ("قال «لن نتراجع. أبدا» وغادر. انتهى", ["قال «لن نتراجع. أبدا» وغادر.", "انتهى"]),
         ("قال “هذا صحيح. تماما” ومضى. بعدها", ["قال “هذا صحيح. تماما” ومضى.", "بعدها"]),
@@ -122,6 +127,24 @@ def test_real_texts_never_cut_letters_joined_by_a_full_stop() -> None:
             if lone and before[-20:] + after[:20] in text:  # nothing between them: one word
                 cuts.append(before[-20:] + " | " + after[:20])
     assert cuts == []
+
+
+@requires_shared_data
+def test_real_texts_keep_quotes_titles_and_brackets_whole() -> None:
+    """On the real texts: no sentence starts with a closing bracket or quote, none ends on a
+    title before a name (د. أحمد), and none is cut inside a «...» quotation on one line."""
+    problems = []
+    for text in _real_texts():
+        for before, after in itertools.pairwise(split_sentences(text)):
+            joined = before[-20:] + " " + after[:20] in text
+            if after[:1] in "”’»)]}":
+                problems.append(("starts with a closer", before[-20:], after[:20]))
+            if joined and re.search(r"(?:^|\s)(?:د|أ\.د)\.$", before):
+                problems.append(("cut after a title", before[-20:], after[:20]))
+            open_quote = before.count("«") > before.count("»")
+            if joined and open_quote and "»" in after.split("\n")[0]:
+                problems.append(("cut inside a quotation", before[-20:], after[:20]))
+    assert problems == []
 
 
 @requires_shared_data

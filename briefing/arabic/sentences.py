@@ -19,6 +19,7 @@ _MIN_WRAPPED_LINES = 4
 _MAX_WRAP_WIDTH = 110
 _SHORT_LINE = 0.6
 _CLOSERS = "\"'”’»)]}"
+_ONLY_CLOSERS = "”’»)]}"
 _ENDS_A_LINE = _TERMINATORS + _CLOSERS + ":"  # how a line that is not hard-wrapped ends
 # A run of terminators, then any closing quotes or brackets. Only ever matched where a
 # terminator is, so it always matches there.
@@ -203,6 +204,10 @@ def _is_boundary(line: str, begin: int, end: int, protected: list[tuple[int, int
             return False
         if line[begin - 1 : begin].isdigit():
             return False
+    elif line[end : end + 8].lstrip(" \t")[:1] in _ONLY_CLOSERS:
+        # "( .. )": a closing bracket or quote after a space still belongs to this sentence
+        # (not a straight quote mark, which may open the next one).
+        return False
     if protected and _inside_quote(begin, end, protected):
         return False
     if line[begin] == "." and (end == begin + 1 or line[begin + 1] not in _TERMINATORS):
