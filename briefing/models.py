@@ -51,12 +51,16 @@ class Story:
 
     @property
     def lead(self) -> Article:
-        """The article whose headline stands for the story: the earliest from the best feed."""
+        """The article whose headline stands for the story: the earliest from the best feed,
+        among those that have a title."""
         return _lead(self.articles)
 
     @property
     def headline(self) -> str:
-        return self.lead.title
+        """The lead's title; for a story whose items all came without one, the opening
+        words of its text as published."""
+        lead = self.lead
+        return lead.title.strip() and lead.title or _opening(lead.description or lead.text)
 
     @property
     def sources(self) -> tuple[str, ...]:
@@ -70,7 +74,17 @@ class Story:
 
 
 def _lead(articles: Sequence[Article]) -> Article:
-    return min(articles, key=lambda a: (-a.weight, a.published, a.id))
+    return min(articles, key=lambda a: (not a.title.strip(), -a.weight, a.published, a.id))
+
+
+HEADLINE_WORDS = 14
+
+
+def _opening(text: str) -> str:
+    """The first line of `text`, cut to HEADLINE_WORDS words (marked with an ellipsis)."""
+    line = next((line.strip() for line in text.splitlines() if line.strip()), "")
+    words = line.split()
+    return line if len(words) <= HEADLINE_WORDS else " ".join(words[:HEADLINE_WORDS]) + " …"
 
 
 @dataclass(frozen=True, slots=True)
