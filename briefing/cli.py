@@ -85,6 +85,13 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     print(f"  feeds: {len(config.feeds)} ({enabled} enabled)")
     print(f"  sections: {', '.join(config.settings.sections)}")
     print(f"  subscribers: {len(config.subscribers)}")
+    schedule = config.settings.schedule
+    print(
+        f"  schedule: edition daily at {schedule.edition_at.isoformat(timespec='minutes')}"
+        f"{schedule.edition_at.strftime(':%S') if schedule.edition_at.second else ''} "
+        f"{config.settings.timezone} (briefing serve), "
+        f"feeds polled every {schedule.poll_every_minutes:g} minutes"
+    )
     print(f"  database: {config.database_url}")
     smtp = config.settings.smtp
     delivery = f"SMTP {smtp.host}:{smtp.port}" if smtp.host else f"outbox {config.outbox_dir}"

@@ -7,7 +7,9 @@ them are reported at once. Secrets (the SMTP password) come only from environmen
 
 from __future__ import annotations
 
+import os
 import re
+import ssl
 from datetime import time
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -20,11 +22,10 @@ from pydantic import (
     Field,
     ValidationError,
     field_validator,
-    model_validator,
 )
 
 from briefing.errors import ConfigError
-from briefing.yamlsource import YamlSource, load_yaml
+from briefing.yamlsource import YamlSource, read_yaml
 
 _EMAIL = re.compile(r"^[^@\s<>()\[\],;:\"]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}$")
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
@@ -106,15 +107,9 @@ def _compile(pattern: str) -> re.Pattern[str]:
 
 
 class FeedsFile(Strict):
+    # Unique names are checked on the file as written (`_check_unique`), so that each
+    # repeated entry is reported at its own line.
     feeds: tuple[Feed, ...] = Field(min_length=1)
-
-    @model_validator(mode="after")
-    def _unique_names(self) -> FeedsFile:
-        names = [f.name for f in self.feeds]
-        duplicates = sorted({n for n in names if names.count(n) > 1})
-        if duplicates:
-            raise ValueError(f"feed names must be unique; repeated: {', '.join(duplicates)}")
-        return self
 
 
 class Subscriber(Strict):
@@ -144,6 +139,34 @@ class Schedule(Strict):
     # An edition that could not start on time (machine asleep, service restarted) still runs
     # if it is at most this late; later than that it waits for the next morning.
     misfire_grace_minutes: int = Field(default=60, ge=1)
+
+    @field_validator("edition_at", mode="before")
+    @classmethod
+    def _quoted_time(cls, value: Any) -> Any:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            raise ValueError(unquoted_time(value))
+        return value
+
+
+# Fields holding a time of day: YAML 1.1 reads 10:30 unquoted as the number 630.
+TIME_FIELDS = (("schedule", "edition_at"),)
+
+
+def unquoted_time(value: float) -> str:
+    """What to tell an editor who wrote a time of day without quotes."""
+    if isinstance(value, int) and value >= 60:
+        parts: list[int] = []
+        rest = value
+        while rest:
+            rest, digit = divmod(rest, 60)
+            parts.insert(0, digit)
+        if len(parts) in (2, 3) and parts[0] < 24:
+            written = ":".join([str(parts[0])] + [f"{p:02d}" for p in parts[1:]])
+            quoted = ":".join(f"{p:02d}" for p in parts)
+            return (
+                f'write the time in quotes, "{quoted}" (YAML reads {written} unquoted as a number)'
+            )
+    return f'write the time in quotes as "HH:MM", e.g. "06:30" (got the number {value})'
 
 
 class Ingest(Strict):
@@ -323,28 +346,46 @@ class Config(BaseModel):
 
 
 def load_config(path: str | Path) -> Config:
-    """Read and validate the three files; raise ConfigError listing every problem found."""
+    """Read and validate the three files; raise ConfigError listing every problem found.
+
+    Each file is read and checked even when another one is broken, so that one run of
+    check-config reports everything, each problem at its own line.
+    """
     path = Path(path)
-    main = load_yaml(path)
     problems: list[str] = []
+    main = read_yaml(path)
+    if main.data is None and not path.exists():
+        raise ConfigError(list(main.problems))  # a wrong --config: the rest is noise
+    problems += main.problems
     settings = _validate(Settings, main, problems)
-    # Even when briefing.yaml has problems, feeds and subscribers are checked too, so that
-    # one run of check-config reports everything.
-    feeds_src = load_yaml(path.parent / _file_setting(main, settings, "feeds_file"))
-    subs_src = load_yaml(path.parent / _file_setting(main, settings, "subscribers_file"))
+    feeds_src = read_yaml(path.parent / _file_setting(main, settings, "feeds_file"))
+    subs_src = read_yaml(path.parent / _file_setting(main, settings, "subscribers_file"))
+    problems += feeds_src.problems
     feeds = _validate(FeedsFile, feeds_src, problems)
+    problems += subs_src.problems
     subs = _validate(SubscribersFile, subs_src, problems)
-    if settings and feeds:
-        feed_sections = [(("feeds", i, "section"), f.section) for i, f in enumerate(feeds.feeds)]
-        _check_sections(settings, feeds_src, feed_sections, problems)
-        _check_file_urls(settings, feeds, feeds_src, problems)
-    if settings and subs:
-        wanted_sections = [
+    # Checks across entries and files work on what is written, so that a field error in
+    # one entry does not hide a repeated name or an unknown section in another.
+    feed_entries = _entries(feeds_src, "feeds")
+    sub_entries = _entries(subs_src, "subscribers")
+    _check_unique(feeds_src, feed_entries, "name", "feed name", problems)
+    _check_unique(subs_src, sub_entries, "email", "address", problems)
+    sections = _known_sections(main, settings)
+    if sections is not None:
+        wanted: list[tuple[tuple[Any, ...], Any]]
+        wanted = [(("feeds", i, "section"), e.get("section")) for i, e in feed_entries]
+        _check_sections(sections, feeds_src, wanted, problems)
+        wanted = [
             (("subscribers", i, "sections", j), section)
-            for i, sub in enumerate(subs.subscribers)
-            for j, section in enumerate(sub.sections)
+            for i, e in sub_entries
+            if isinstance(e.get("sections"), list)
+            for j, section in enumerate(e["sections"])
         ]
-        _check_sections(settings, subs_src, wanted_sections, problems)
+        _check_sections(sections, subs_src, wanted, problems)
+    if _setting(main, settings, ("ingest", "allow_file_urls")) is False:
+        _check_file_urls(feeds_src, feed_entries, problems)
+    if settings is not None:
+        settings = _check_files(settings, main, problems)
     if problems or settings is None or feeds is None or subs is None:
         raise ConfigError(problems)
     return Config(path=path, settings=settings, feeds=feeds.feeds, subscribers=subs.subscribers)
@@ -358,7 +399,46 @@ def _file_setting(source: YamlSource, settings: Settings | None, key: str) -> st
     return written if isinstance(written, str) else str(Settings.model_fields[key].default)
 
 
+def _setting(source: YamlSource, settings: Settings | None, loc: tuple[str, ...]) -> Any:
+    """A setting from valid settings, else as written (None when unknown or not written
+    where a default applies, the default)."""
+    if settings is not None:
+        value: Any = settings
+        for key in loc:
+            value = getattr(value, key)
+        return value
+    if source.data is None:
+        return None  # broken YAML: unknown
+    data: Any = source.data
+    model: Any = Settings
+    for key in loc:
+        field = model.model_fields[key]
+        if not isinstance(data, dict):
+            return None
+        if key not in data:
+            return field.get_default(call_default_factory=True)
+        data, model = data[key], field.annotation
+    return data
+
+
+def _known_sections(source: YamlSource, settings: Settings | None) -> list[str] | None:
+    sections = _setting(source, settings, ("sections",))
+    if not isinstance(sections, dict):
+        return None
+    return [str(k) for k in sections]
+
+
+def _entries(source: YamlSource, key: str) -> list[tuple[int, dict[str, Any]]]:
+    """The file's list entries as written (those that are mappings), with their index."""
+    items = source.data.get(key) if isinstance(source.data, dict) else None
+    if not isinstance(items, list):
+        return []
+    return [(i, item) for i, item in enumerate(items) if isinstance(item, dict)]
+
+
 def _validate(model: type[Strict], source: YamlSource, problems: list[str]) -> Any:
+    if source.problems and source.data is None:
+        return None  # missing or broken: already reported
     data = source.data if source.data is not None else {}
     if not isinstance(data, dict):
         problems.append(f"{source.path}:1: expected a mapping of settings at the top level")
@@ -367,52 +447,255 @@ def _validate(model: type[Strict], source: YamlSource, problems: list[str]) -> A
         return model.model_validate(data)
     except ValidationError as exc:
         for error in exc.errors():
-            problems.append(_describe(source, error))
+            described = _describe(source, error)
+            if described:
+                problems.append(described)
         return None
 
 
-def _describe(source: YamlSource, error: Any) -> str:
+_ENTRY_WORDS = {
+    "Feed": "a feed entry (a mapping with name, url, section)",
+    "Subscriber": "a subscriber entry (a mapping with email, and optionally name, sections)",
+}
+
+
+def _describe(source: YamlSource, error: Any) -> str | None:
+    """`file:line: field: what is wrong`, in an editor's words; None for an error that only
+    echoes others (a list of invalid entries counted as empty)."""
     loc = tuple(error["loc"])
     field = ".".join(str(p) for p in loc) or "(top level)"
     line = source.line_of(loc)
     kind = error["type"]
+    given = error.get("input")
+    got = "" if isinstance(given, dict | list) else f" (got {given!r})"
     if kind == "extra_forbidden":
         message = "unknown key (check its spelling; see the configuration reference in README.md)"
     elif kind == "missing":
         message = "required, but missing"
+    elif kind == "too_short":
+        if isinstance(given, list) and given:
+            return None  # the entries are there; their own errors say what is wrong
+        message = f"needs at least {error['ctx']['min_length']} entry"
+    elif kind in ("tuple_type", "list_type"):
+        example = f"[{given}]" if isinstance(given, str) else "[first, second]"
+        message = f"should be a list, e.g. {example}{got}"
+    elif kind == "model_type":
+        entry = _ENTRY_WORDS.get(error.get("ctx", {}).get("class_name", ""))
+        message = (
+            f"should be {entry or 'a mapping of settings (key: value lines indented below it)'}"
+        )
+        message += got
+    elif kind == "dict_type":
+        message = f"should be a mapping (key: value lines indented below it){got}"
+    elif kind == "time_parsing" or (kind == "time_type" and loc[-1:] == ("edition_at",)):
+        message = f'should be a time of day in quotes, "HH:MM" or "HH:MM:SS", e.g. "06:30"{got}'
+    elif kind == "bool_parsing" or kind == "bool_type":
+        message = f"should be true or false{got}"
+    elif kind == "string_type":
+        message = f"should be text (put it in quotes){got}"
     else:
         message = error["msg"].removeprefix("Value error, ")
-        given = error.get("input")
-        if kind not in ("value_error",) and not isinstance(given, dict | list):
-            message += f" (got {given!r})"
+        if kind not in ("value_error",):
+            message += got
     return f"{source.path}:{line}: {field}: {message}"
 
 
-def _check_sections(
-    settings: Settings,
+def _check_unique(
     source: YamlSource,
-    pairs: list[tuple[tuple[Any, ...], str]],
+    entries: list[tuple[int, dict[str, Any]]],
+    key: str,
+    what: str,
     problems: list[str],
 ) -> None:
-    known = ", ".join(settings.sections)
+    """Each repeated `key` (compared ignoring case) is reported with the line of the first."""
+    top = "feeds" if what == "feed name" else "subscribers"
+    first: dict[str, tuple[int, str]] = {}
+    for i, entry in entries:
+        value = entry.get(key)
+        if not isinstance(value, str) or not value.strip():
+            continue
+        loc = (top, i, key)
+        line = source.line_of(loc)
+        folded = value.strip().casefold()
+        if folded not in first:
+            first[folded] = (line, value)
+            continue
+        first_line, first_value = first[folded]
+        same = "" if first_value == value else f" as {first_value!r}"
+        if what == "address":
+            fix = "addresses are compared ignoring case; remove one, or the reader gets two emails"
+        else:
+            fix = "names are compared ignoring case; rename or remove one"
+        problems.append(
+            f"{source.path}:{line}: {top}.{i}.{key}: {what} {value!r} appears twice "
+            f"(first at line {first_line}{same}); {fix}"
+        )
+
+
+def _check_sections(
+    known: list[str],
+    source: YamlSource,
+    pairs: list[tuple[tuple[Any, ...], Any]],
+    problems: list[str],
+) -> None:
+    listed = ", ".join(known)
     for loc, section in pairs:
-        if section not in settings.sections:
+        # A malformed id already has its own error from validation.
+        if isinstance(section, str) and _NAME.match(section) and section not in known:
             field = ".".join(str(p) for p in loc)
             problems.append(
                 f"{source.path}:{source.line_of(loc)}: {field}: unknown section {section!r} "
-                f"(sections defined in briefing.yaml: {known})"
+                f"(sections defined in briefing.yaml: {listed})"
             )
 
 
 def _check_file_urls(
-    settings: Settings, feeds: FeedsFile, source: YamlSource, problems: list[str]
+    source: YamlSource, entries: list[tuple[int, dict[str, Any]]], problems: list[str]
 ) -> None:
-    if settings.ingest.allow_file_urls:
-        return
-    for i, feed in enumerate(feeds.feeds):
-        if feed.url.startswith("file:"):
+    for i, entry in entries:
+        url = entry.get("url")
+        if isinstance(url, str) and url.startswith("file:"):
             loc = ("feeds", i, "url")
             problems.append(
                 f"{source.path}:{source.line_of(loc)}: feeds.{i}.url: file: URLs are off "
                 "(set ingest.allow_file_urls: true in briefing.yaml to read feeds from disk)"
             )
+
+
+# ---- files the settings name -----------------------------------------------------------
+
+TEMPLATE_FILES = ("digest.html.j2", "digest.txt.j2")
+
+
+def _check_files(settings: Settings, source: YamlSource, problems: list[str]) -> Settings:
+    """The templates folder, CA bundle, boilerplate file and outbox folder exist and can be
+    used, so that a run does not fail on them after fetching every feed. Returns the
+    settings with `smtp.ca_file` resolved against briefing.yaml's folder."""
+    base = source.path.parent
+
+    def problem(loc: tuple[str, ...], message: str) -> None:
+        problems.append(f"{source.path}:{source.line_of(loc)}: {'.'.join(loc)}: {message}")
+
+    templates = settings.email.templates
+    if templates:
+        folder = (base / templates).expanduser()
+        loc = ("email", "templates")
+        if not folder.exists():
+            problem(
+                loc,
+                f"folder {folder} not found (relative to briefing.yaml; remove the key "
+                "to use the stock templates)",
+            )
+        elif not folder.is_dir():
+            problem(loc, f"{folder} is not a folder")
+        else:
+            for name in TEMPLATE_FILES:
+                if not (folder / name).is_file():
+                    problem(loc, f"{folder} has no {name} (copy it from the project's templates/)")
+                else:
+                    _check_template(folder / name, problems)
+
+    ca_file = settings.smtp.ca_file
+    if ca_file:
+        resolved = (base / ca_file).expanduser()
+        loc = ("smtp", "ca_file")
+        if not resolved.is_file():
+            problem(
+                loc,
+                f"{resolved} not found (a PEM bundle; relative to briefing.yaml, "
+                "or an absolute path)",
+            )
+        else:
+            try:
+                ssl.create_default_context(cafile=str(resolved))
+            except (ssl.SSLError, OSError) as exc:
+                problem(loc, f"{resolved} is not a readable PEM certificate bundle ({exc})")
+        smtp = settings.smtp.model_copy(update={"ca_file": str(resolved)})
+        settings = settings.model_copy(update={"smtp": smtp})
+
+    boilerplate = settings.ingest.boilerplate_file
+    if boilerplate:
+        resolved = (base / boilerplate).expanduser()
+        if not resolved.is_file():
+            problem(
+                ("ingest", "boilerplate_file"),
+                f"{resolved} not found (relative to "
+                "briefing.yaml; remove the key to use the packaged rules only)",
+            )
+        else:
+            _check_boilerplate(read_yaml(resolved), problems)
+
+    if not settings.smtp.host:
+        _check_outbox(Path(settings.outbox).expanduser(), problem)
+    return settings
+
+
+def _check_template(path: Path, problems: list[str]) -> None:
+    from jinja2 import Environment, TemplateSyntaxError
+
+    try:
+        Environment().parse(path.read_text(encoding="utf-8"))
+    except TemplateSyntaxError as exc:
+        problems.append(f"{path}:{exc.lineno}: template error: {exc.message}")
+    except (OSError, UnicodeDecodeError) as exc:
+        problems.append(f"{path}: cannot be read: {exc}")
+
+
+def _check_boilerplate(source: YamlSource, problems: list[str]) -> None:
+    """The layout of briefing/arabic/data/boilerplate.yaml: lists of patterns (or of
+    {pattern, max_words}) under any key, and per-feed lists under `feeds`."""
+    problems += source.problems
+    if source.data is None:
+        return
+    if not isinstance(source.data, dict):
+        problems.append(f"{source.path}:1: expected a mapping of rule lists at the top level")
+        return
+    lists: list[tuple[tuple[str | int, ...], Any]] = []
+    for key, items in source.data.items():
+        if key == "feeds" and isinstance(items, dict):
+            lists += [(("feeds", name), rules) for name, rules in items.items()]
+        else:
+            lists.append(((key,), items))
+    for loc, items in lists:
+        where = f"{source.path}:{source.line_of(loc)}: {'.'.join(map(str, loc))}"
+        if items is None:
+            continue
+        if not isinstance(items, list):
+            problems.append(f"{where}: should be a list of patterns")
+            continue
+        for i, item in enumerate(items):
+            pattern = item.get("pattern") if isinstance(item, dict) else item
+            line = source.line_of((*loc, i))
+            if not isinstance(pattern, str):
+                problems.append(
+                    f"{source.path}:{line}: {'.'.join(map(str, loc))}.{i}: should be a pattern "
+                    "or a mapping with pattern (and max_words)"
+                )
+                continue
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                problems.append(
+                    f"{source.path}:{line}: {'.'.join(map(str, loc))}.{i}: {pattern!r} is not "
+                    f"a valid regular expression: {exc}"
+                )
+
+
+def _check_outbox(outbox: Path, problem: Any) -> None:
+    """The outbox folder, or the nearest folder above it that exists, can be written: it is
+    created at the first run, never by reading the configuration."""
+    existing = outbox
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        problem(
+            ("outbox",),
+            f"cannot create the folder {outbox}: {existing} is a file, not a "
+            "folder (choose another outbox path)",
+        )
+    elif not os.access(existing, os.W_OK | os.X_OK):
+        problem(
+            ("outbox",),
+            f"cannot write in {existing} (this user may not write there; "
+            "choose another outbox path or change the folder's permissions)",
+        )
