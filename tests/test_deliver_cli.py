@@ -103,3 +103,62 @@ def test_preview_of_a_new_edition_changes_nothing_the_run_will_see(demo_dir: Pat
         assert store.story_assignments(a.id for a in stored) == {}  # ...without remembering
     finally:
         store.close()
+
+
+# ---- files that fail after the configuration was read: clean errors, no traceback ------
+
+
+def test_an_outbox_that_cannot_be_written_is_a_clean_error(
+    demo_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from zoneinfo import ZoneInfo
+
+    # The outbox folder can be created (check-config passes), but the edition's own folder
+    # is taken by a file: the run fails only when it writes the digests.
+    edition = datetime.now(ZoneInfo("Asia/Riyadh")).date().isoformat()
+    outbox = demo_dir.parent / "var" / "demo" / "outbox"
+    outbox.mkdir(parents=True)
+    (outbox / edition).write_text("in the way", encoding="utf-8")
+    code = main(["run", "--config", str(demo_dir / "briefing.yaml")])
+    err = capsys.readouterr().err
+    assert code == 1, err
+    assert f"briefing: outbox var/demo/outbox/{edition}: cannot write" in err
+    assert "File exists (check that this user may write there" in err
+    assert "Traceback" not in err
+
+
+def test_a_template_that_includes_a_missing_file_is_a_config_error(
+    demo_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import shutil
+
+    stock = Path(__file__).resolve().parents[1] / "templates"
+    mine = demo_dir / "my-templates"
+    shutil.copytree(stock, mine)
+    (mine / "digest.txt.j2").write_text('{% include "footer.j2" %}\n', encoding="utf-8")
+    path = demo_dir / "briefing.yaml"
+    path.write_text(
+        path.read_text(encoding="utf-8") + "  templates: my-templates\n", encoding="utf-8"
+    )
+    code = main(["run", "--config", str(path)])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert "Traceback" not in err
+    assert (
+        f"config error: {mine}: no template footer.j2 (email.templates in briefing.yaml; "
+        "copy it from the project's templates/)"
+    ) in err.splitlines()
+
+
+def test_a_ca_file_gone_since_the_check_names_the_file(tmp_path: Path) -> None:
+    from briefing.config import Smtp
+    from briefing.digest.deliver import tls_context
+    from briefing.errors import DeliveryError
+
+    missing = tmp_path / "relay-ca.pem"
+    with pytest.raises(DeliveryError) as caught:
+        tls_context(Smtp(host="relay.example", ca_file=str(missing)))
+    assert str(caught.value) == (
+        f"smtp.ca_file {missing}: cannot be used: No such file or directory "
+        "(a PEM bundle, relative to briefing.yaml or an absolute path)"
+    )

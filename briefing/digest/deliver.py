@@ -175,12 +175,19 @@ def write_outbox(
     if not digests:
         return DeliveryReport()
     folder = config.outbox_dir / digests[0].edition_id
-    folder.mkdir(parents=True, exist_ok=True)
-    for digest in digests:
-        name = outbox_name(digest.subscriber)
-        (folder / f"{name}.eml").write_bytes(message_bytes(digest, config))
-        (folder / f"{name}.html").write_text(digest.html or text_as_html(digest.text), "utf-8")
-    write_index(folder, digests)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        for digest in digests:
+            name = outbox_name(digest.subscriber)
+            (folder / f"{name}.eml").write_bytes(message_bytes(digest, config))
+            (folder / f"{name}.html").write_text(digest.html or text_as_html(digest.text), "utf-8")
+        write_index(folder, digests)
+    except OSError as exc:
+        raise DeliveryError(
+            f"outbox {folder}: cannot write {exc.filename or folder}: {exc.strerror}",
+            hint="check that this user may write there and the disk has room, or set "
+            "outbox in briefing.yaml to another folder",
+        ) from exc
     return DeliveryReport(sent=tuple(d.subscriber for d in digests), outbox=folder)
 
 
@@ -322,7 +329,14 @@ def credentials_from_env(smtp: Smtp) -> tuple[str, str] | None:
 def tls_context(smtp: Smtp) -> ssl.SSLContext | None:
     if smtp.security == "none":
         return None
-    return ssl.create_default_context(cafile=smtp.ca_file)
+    try:
+        return ssl.create_default_context(cafile=smtp.ca_file)
+    except (OSError, ssl.SSLError) as exc:  # removed or changed since the configuration was read
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise DeliveryError(
+            f"smtp.ca_file {smtp.ca_file}: cannot be used: {reason}",
+            hint="a PEM bundle, relative to briefing.yaml or an absolute path",
+        ) from exc
 
 
 def send_all(digests: list[Digest], config: Config, store: Store) -> DeliveryReport:

@@ -21,9 +21,17 @@ from zoneinfo import ZoneInfo
 import css_inline
 import yaml
 from hijridate import Gregorian
-from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from jinja2 import (
+    Environment,
+    FileSystemLoader,
+    StrictUndefined,
+    TemplateError,
+    TemplateNotFound,
+    TemplateSyntaxError,
+)
 
 from briefing.config import Config, EmailSettings, Subscriber
+from briefing.errors import ConfigError
 from briefing.models import Digest, Edition, EditionStory
 
 log = logging.getLogger(__name__)
@@ -248,7 +256,30 @@ def stories_for(edition: Edition, subscriber: Subscriber) -> list[EditionStory]:
 
 
 def render_digest(edition: Edition, subscriber: Subscriber, config: Config) -> Digest:
+    """One subscriber's digest; a template that is missing, broken or unreadable (edited
+    since check-config) is a ConfigError naming the file, not a traceback."""
     folder = templates_dir(config)
+    try:
+        return _render_digest(edition, subscriber, config, folder)
+    except TemplateNotFound as exc:
+        where = "email.templates in briefing.yaml" if config.settings.email.templates else "stock"
+        problem = (
+            f"{folder}: no template {exc.name} ({where}; copy it from the project's templates/)"
+        )
+    except TemplateSyntaxError as exc:
+        problem = f"{exc.filename or folder}:{exc.lineno}: template error: {exc.message}"
+    except TemplateError as exc:
+        problem = f"{folder}: template error: {exc.message}"
+    except OSError as exc:
+        problem = f"{exc.filename or folder}: email template cannot be read: {exc.strerror}"
+    except yaml.YAMLError as exc:
+        problem = f"{folder / 'strings.yaml'}: not valid YAML: {exc}"
+    raise ConfigError([problem])
+
+
+def _render_digest(
+    edition: Edition, subscriber: Subscriber, config: Config, folder: Path
+) -> Digest:
     strings = load_strings(folder)[subscriber.language]
     digits = _digits(subscriber)
     stories = stories_for(edition, subscriber)
