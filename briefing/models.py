@@ -60,7 +60,7 @@ class Story:
         """The lead's title; for a story whose items all came without one, the opening
         words of its text as published."""
         lead = self.lead
-        return lead.title.strip() and lead.title or _opening(lead.description or lead.text)
+        return lead.title if lead.title.strip() else _opening(lead.description or lead.text)
 
     @property
     def sources(self) -> tuple[str, ...]:
@@ -109,8 +109,14 @@ class Summary:
 
 @dataclass(frozen=True, slots=True)
 class EditionStory:
-    story: Story
+    story: Story  # with the articles of the edition window
     summary: Summary
+    size: int = 0  # all its articles when the edition was built, earlier ones included
+
+    @property
+    def told_size(self) -> int:
+        """The size to remember as told (the window's count for records built without one)."""
+        return self.size or len(self.story.articles)
 
 
 @dataclass(frozen=True, slots=True)

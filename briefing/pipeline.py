@@ -14,12 +14,13 @@ from datetime import datetime, timedelta
 from briefing import cluster
 from briefing.config import Abstractive, Config
 from briefing.digest.deliver import DeliveryReport, deliver
+from briefing.digest.edition import load_edition
 from briefing.digest.render import render_digest
-from briefing.errors import EXIT_OK, EXIT_PARTIAL
+from briefing.errors import EXIT_NOTHING_SENT, EXIT_OK, EXIT_PARTIAL
 from briefing.ingest import IngestReport, ingest
-from briefing.models import Article, Edition, EditionStory, Story, Summary
+from briefing.models import Article, Digest, Edition, EditionStory, Story, Summary
 from briefing.progress import track
-from briefing.store import Store, StoryHistory, utcnow
+from briefing.store import SavedStory, Store, StoryHistory, utcnow
 from briefing.summarize.abstractive import (
     AbstractiveSummarizer,
     load_or_warn,
@@ -45,7 +46,14 @@ class RunReport:
 
     @property
     def exit_code(self) -> int:
-        """0 all went well, 1 partial (a feed or recipient failed), 3 nothing could be sent."""
+        """0 all went well, 1 partial (a feed or recipient failed), 3 nothing could be sent.
+
+        An edition without stories sends nothing: 3 when no feed could be read (the
+        operator must look), else 1 when some feeds failed and 0 on a quiet morning."""
+        if not self.stories and self.subscribers:
+            if self.ingest.feeds_failed and not self.ingest.feeds_ok:
+                return EXIT_NOTHING_SENT
+            return EXIT_PARTIAL if self.ingest.feeds_failed else EXIT_OK
         delivery = self.delivery.exit_code(self.subscribers)
         if delivery == EXIT_OK and self.ingest.feeds_failed:
             return EXIT_PARTIAL
@@ -61,7 +69,7 @@ class RunReport:
             f"articles new: {self.ingest.new_articles}",
             f"stories: {self.stories}",
             "summaries: " + ", ".join(f"{v} {k}" for k, v in self.summaries.items() if v),
-            d.lines()[0],
+            d.lines()[0] if self.stories else "nothing sent: the edition has no stories",
         ]
         lines += [f"  feed {o.feed}: {o.error}" for o in self.ingest.outcomes if o.error]
         lines += [
@@ -98,17 +106,18 @@ def run_edition(config: Config, *, now: datetime | None = None, send: bool = Tru
             with timer.stage("ingest"):
                 ingested = ingest(config, store, now)
             edition, summary_counts = build_edition(config, store, now, timer)
-            store.save_edition(edition.id, [s.story.id for s in edition.stories], now)
+            store.save_edition(edition.id, saved_stories(edition), now)
+            # No stories (every feed failed, or nothing new): nobody gets an empty email, and
+            # a later run today can still send the real edition.
+            readers = config.subscribers if send and edition.stories else ()
             with timer.stage("render"):
-                subscribers = track(config.subscribers, "render", len(config.subscribers))
+                subscribers = track(readers, "render", len(readers))
                 digests = [render_digest(edition, s, config) for s in subscribers]
             with timer.stage("deliver"):
-                delivery = deliver(digests, config, store) if send else DeliveryReport()
-            if delivery.sent or delivery.skipped:
-                # Stories count as told only once the edition reached someone: after a morning
-                # when no subscriber could be reached, the next edition still carries them.
-                counts = {s.story.id: len(s.story.articles) for s in edition.stories}
-                store.mark_in_edition(edition.id, counts)
+                delivery = deliver(digests, config, store) if digests else DeliveryReport()
+            if not edition.stories:
+                log.warning("edition %s has no stories: nothing sent", edition.id)
+            mark_told(store, edition, digests, delivery)
             pruned = store.prune(now - timedelta(days=config.settings.retention_days))
             if any(pruned.values()):
                 log.info("retention: pruned %s", pruned)
@@ -123,6 +132,42 @@ def run_edition(config: Config, *, now: datetime | None = None, send: bool = Tru
         subscribers=len(config.subscribers) if send else 0,
         seconds=timer.seconds,
     )
+
+
+def send_edition(config: Config, edition_id: str | None) -> tuple[Edition, DeliveryReport]:
+    """`briefing send`: deliver an edition already built (the latest when None) exactly as
+    it was built; whoever has it already is skipped. Its stories then count as told."""
+    store = Store(config.database_url)
+    try:
+        edition = load_edition(config, store, edition_id, summarize)
+        digests = [render_digest(edition, s, config) for s in config.subscribers]
+        delivery = deliver(digests, config, store) if edition.stories else DeliveryReport()
+        mark_told(store, edition, digests, delivery)
+    finally:
+        store.close()
+    return edition, delivery
+
+
+def saved_stories(edition: Edition) -> list[SavedStory]:
+    """What the store keeps of an edition, so that `send` and `preview --edition` render
+    exactly what it told."""
+    return [
+        SavedStory(s.story.id, tuple(a.id for a in s.story.articles), s.story.updated, s.size)
+        for s in edition.stories
+    ]
+
+
+def mark_told(
+    store: Store, edition: Edition, digests: list[Digest], delivery: DeliveryReport
+) -> None:
+    """Stories count as told once they reached someone: those in the digests delivered
+    (now or by an earlier run). After a morning when nobody could be reached, and for a
+    story beyond every subscriber's max_stories, the next edition still carries them."""
+    reached = {*delivery.sent, *delivery.skipped}
+    told = {i for d in digests if d.subscriber in reached for i in d.story_ids}
+    sizes = {s.story.id: s.told_size for s in edition.stories if s.story.id in told}
+    if sizes:
+        store.mark_in_edition(edition.id, sizes)
 
 
 def build_edition(
@@ -141,9 +186,11 @@ def build_edition(
     timer = timer or _Timer()
     edition_id = now.astimezone(config.zone).date().isoformat()
     with timer.stage("cluster"):
-        stories = cluster_window(config, store, now, remember=remember_stories)
+        stories, window_start = cluster_window(config, store, now, remember=remember_stories)
+        earlier = store.story_sizes_before((s.id for s in stories), window_start)
+        sizes = {s.id: len(s.articles) + earlier.get(s.id, 0) for s in stories}
         stories = select_for_edition(
-            stories, store.edition_history(s.id for s in stories), edition_id
+            stories, store.edition_history(s.id for s in stories), edition_id, sizes
         )
         stories = cluster.rank_stories(stories, now, list(config.settings.sections))
         stories = _cap_per_section(stories, config.settings.max_stories)
@@ -153,47 +200,64 @@ def build_edition(
         id=edition_id,
         day=now.astimezone(config.zone).date(),
         created=now,
-        stories=tuple(EditionStory(story=s, summary=summaries[s.id]) for s in stories),
+        stories=tuple(EditionStory(s, summaries[s.id], sizes[s.id]) for s in stories),
     )
     return edition, counts
 
 
 def cluster_window(
     config: Config, store: Store, now: datetime, *, remember: bool = True
-) -> list[Story]:
-    """Stories of the edition window; clustering sees a wider window so stories keep their ids.
+) -> tuple[list[Story], datetime]:
+    """Stories with something new for this edition, and where their window starts
+    (clustering sees a wider window than the edition's, so that stories keep their ids).
 
+    Something new: an article published within the edition window, or fetched since the
+    edition before this one (a feed that was down, or late, still gets its items told).
     With `remember`, new and changed assignments are stored for the next run to build on.
     """
-    window = timedelta(
+    start = now - timedelta(
         hours=max(config.settings.cluster.window_hours, config.settings.edition_window_hours)
     )
-    articles = store.articles_since(now - window)
+    articles = store.articles_since(start)
     previous = store.story_assignments(a.id for a in articles)
     assignment = cluster.assign_stories(articles, previous, config.settings.cluster)
     if remember:
         changed = {k: v for k, v in assignment.items() if previous.get(k) != v}
         store.assign_stories(changed, now)
     since = now - timedelta(hours=config.settings.edition_window_hours)
+    late = _fetched_since_last_edition(store, articles, now, config)
     grouped: dict[str, list[Article]] = defaultdict(list)
     for article in articles:
         grouped[assignment[article.id]].append(article)
-    stories = []
-    for story_id, members in grouped.items():
-        if max(a.published for a in members) < since:
-            continue  # nothing new in this story within the edition window
-        stories.append(Story.of(story_id, members))
-    return stories
+    stories = [
+        Story.of(story_id, members)
+        for story_id, members in grouped.items()
+        if max(a.published for a in members) >= since or any(a.id in late for a in members)
+    ]
+    return stories, start
+
+
+def _fetched_since_last_edition(
+    store: Store, articles: list[Article], now: datetime, config: Config
+) -> set[str]:
+    """Ids of the articles fetched since the last edition before today's was built."""
+    today = now.astimezone(config.zone).date().isoformat()
+    last = store.latest_edition(excluding=today)
+    return store.fetched_since((a.id for a in articles), last[1]) if last else set()
 
 
 def select_for_edition(
-    stories: list[Story], history: dict[str, StoryHistory], edition_id: str
+    stories: list[Story],
+    history: dict[str, StoryHistory],
+    edition_id: str,
+    sizes: dict[str, int],
 ) -> list[Story]:
-    """Leave out stories already sent with nothing new; mark the ones that grew as updated."""
+    """Leave out stories already sent with nothing new; mark the ones that grew as updated.
+    `sizes`: each story's whole article count (not only its articles in the window)."""
     chosen = []
     for story in stories:
         past = history.get(story.id)
-        count = len(story.articles)
+        count = sizes[story.id]
         if past is None:
             chosen.append(story)
         elif past.edition_id == edition_id:  # a re-run of today's edition: same verdict

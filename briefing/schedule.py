@@ -78,16 +78,26 @@ class Service:
             return
         log.info("edition %s: %s", report.edition_id, "; ".join(report.lines()[1:]))
 
-    def _edition_missed(self, schedule: Schedule, config: Config) -> bool:
-        """True when today's edition time passed within the grace period and no edition of
-        today is in the store: a service (re)started at 06:35 still sends the 06:30 edition."""
-        now = utcnow().astimezone(config.zone)
+    def _edition_missed(
+        self, schedule: Schedule, config: Config, now: datetime | None = None
+    ) -> bool:
+        """True when today's edition time passed within the grace period and today's
+        edition has not reached every subscriber (never built, or the run died before or
+        while delivering): a service (re)started at 06:35 still sends the 06:30 edition,
+        to those who have not had it."""
+        now = (now or utcnow()).astimezone(config.zone)
         due = datetime.combine(now.date(), schedule.edition_at, tzinfo=config.zone)
         if not timedelta(0) <= now - due <= timedelta(minutes=schedule.misfire_grace_minutes):
             return False
         store = Store(config.database_url)
         try:
-            return store.edition_story_ids(now.date().isoformat()) is None
+            edition_id = now.date().isoformat()
+            if store.edition_stories(edition_id) is None:
+                return True
+            done = store.delivery_status(edition_id)
+            return any(
+                done.get(s.email) not in ("sent", "failed_permanent") for s in config.subscribers
+            )
         finally:
             store.close()
 

@@ -7,10 +7,11 @@ articles are keyed by canonical URL, deliveries by (subscriber, edition).
 from __future__ import annotations
 
 import json
+import logging
 import os
 import socket
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -20,6 +21,7 @@ from typing import Any
 from sqlalchemy import (
     Boolean,
     Column,
+    Connection,
     DateTime,
     Engine,
     Float,
@@ -44,6 +46,8 @@ from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 
 from briefing.errors import LockedError, StoreError
 from briefing.models import Article
+
+log = logging.getLogger(__name__)
 
 # Every DateTime column holds naive UTC (SQLite keeps no zone); rows come back aware.
 metadata = MetaData()
@@ -185,6 +189,17 @@ class StoryHistory:
     edition_id: str  # the last edition the story went out in
     count: int  # its article count then
     before_count: int | None  # its article count in the edition before that one
+
+
+@dataclass(frozen=True, slots=True)
+class SavedStory:
+    """A story as an edition told it: its articles then, and whether it was marked updated.
+    Both are None for editions saved by versions that kept the story id only."""
+
+    id: str
+    article_ids: tuple[str, ...] | None
+    updated: bool | None
+    size: int | None = None  # all its articles then, earlier ones included
 
 
 def utcnow() -> datetime:
@@ -367,39 +382,86 @@ class Store:
         return result
 
     def assign_stories(self, assignment: dict[str, str], now: datetime) -> None:
-        """Record article -> story; create or touch the story rows."""
-        counts: dict[str, int] = {}
-        for story_id in assignment.values():
-            counts[story_id] = counts.get(story_id, 0) + 1
+        """Record article -> story; create the story rows, and for every story that gained
+        or lost articles, recount them and mark it updated now (retention keeps a story
+        while it is updated)."""
+        touched = set(assignment.values())
         with self.engine.begin() as conn:
+            before = {
+                r[0]
+                for r in conn.execute(
+                    select(articles.c.story_id).where(articles.c.id.in_(list(assignment)))
+                )
+                if r[0]
+            }
             for article_id, story_id in assignment.items():
                 conn.execute(
                     update(articles).where(articles.c.id == article_id).values(story_id=story_id)
                 )
+            touched |= before  # a story an article left is smaller now
+            sizes = self._story_sizes(conn, touched)
             existing = {
-                r[0]: r[1]
-                for r in conn.execute(
-                    select(stories.c.id, stories.c.article_count).where(
-                        stories.c.id.in_(list(counts))
-                    )
-                )
+                r[0] for r in conn.execute(select(stories.c.id).where(stories.c.id.in_(touched)))
             }
-            for story_id, count in counts.items():
+            for story_id in touched:
+                size = sizes.get(story_id, 0)
                 if story_id not in existing:
                     conn.execute(
                         insert(stories).values(
                             id=story_id,
                             created_at=_naive_utc(now),
                             updated_at=_naive_utc(now),
-                            article_count=count,
+                            article_count=size,
                         )
                     )
-                elif existing[story_id] != count:
+                else:
                     conn.execute(
                         update(stories)
                         .where(stories.c.id == story_id)
-                        .values(updated_at=_naive_utc(now), article_count=count)
+                        .values(updated_at=_naive_utc(now), article_count=size)
                     )
+
+    @staticmethod
+    def _story_sizes(conn: Connection, story_ids: Iterable[str]) -> dict[str, int]:
+        sizes: dict[str, int] = {}
+        for chunk in _chunks(list(story_ids), 500):
+            rows = conn.execute(
+                select(articles.c.story_id, func.count())
+                .where(articles.c.story_id.in_(chunk))
+                .group_by(articles.c.story_id)
+            )
+            sizes.update({r[0]: int(r[1]) for r in rows})
+        return sizes
+
+    def story_sizes_before(self, story_ids: Iterable[str], before: datetime) -> dict[str, int]:
+        """For each story, how many of its stored articles were published before `before`:
+        with the articles of a window, a story's whole size however long it has run."""
+        sizes: dict[str, int] = {}
+        with self.engine.connect() as conn:
+            for chunk in _chunks(list(story_ids), 500):
+                rows = conn.execute(
+                    select(articles.c.story_id, func.count())
+                    .where(
+                        articles.c.story_id.in_(chunk),
+                        articles.c.published < _naive_utc(before),
+                    )
+                    .group_by(articles.c.story_id)
+                )
+                sizes.update({r[0]: int(r[1]) for r in rows})
+        return sizes
+
+    def fetched_since(self, article_ids: Iterable[str], since: datetime) -> set[str]:
+        """Which of these articles were fetched at or after `since`."""
+        found: set[str] = set()
+        with self.engine.connect() as conn:
+            for chunk in _chunks(list(article_ids), 500):
+                rows = conn.execute(
+                    select(articles.c.id).where(
+                        articles.c.id.in_(chunk), articles.c.fetched_at >= _naive_utc(since)
+                    )
+                )
+                found.update(r[0] for r in rows)
+        return found
 
     def edition_history(self, story_ids: Iterable[str]) -> dict[str, StoryHistory]:
         """For stories that went out before: in which edition, with how many articles."""
@@ -460,29 +522,63 @@ class Store:
 
     # ---- editions and deliveries -------------------------------------------------------
 
-    def save_edition(self, edition_id: str, story_ids: list[str], created: datetime) -> None:
+    def save_edition(
+        self, edition_id: str, stories: Sequence[SavedStory], created: datetime
+    ) -> None:
+        """Keep what the edition told, story by story: `briefing send` and `preview
+        --edition` render exactly this later, whatever the stories became since."""
+        entries = [
+            {
+                "id": s.id,
+                "articles": list(s.article_ids or ()),
+                "updated": bool(s.updated),
+                "size": s.size,
+            }
+            for s in stories
+        ]
         with self.engine.begin() as conn:
             conn.execute(delete(editions).where(editions.c.id == edition_id))
             conn.execute(
                 insert(editions).values(
-                    id=edition_id, created_at=_naive_utc(created), story_ids=json.dumps(story_ids)
+                    id=edition_id, created_at=_naive_utc(created), story_ids=json.dumps(entries)
                 )
             )
 
-    def edition_story_ids(self, edition_id: str) -> list[str] | None:
+    def edition_stories(self, edition_id: str) -> list[SavedStory] | None:
+        """The edition's stories in digest order; None when there is no such edition.
+        Editions saved before the articles were kept give their story ids only."""
         with self.engine.connect() as conn:
             value = conn.execute(
                 select(editions.c.story_ids).where(editions.c.id == edition_id)
             ).scalar()
-        return json.loads(value) if value else None
+        if value is None:
+            return None
+        return [
+            SavedStory(entry, None, None)
+            if isinstance(entry, str)
+            else SavedStory(
+                entry["id"], tuple(entry["articles"]), entry["updated"], entry.get("size")
+            )
+            for entry in json.loads(value)
+        ]
 
-    def latest_edition(self) -> tuple[str, datetime] | None:
-        """The id and build time of the most recently built edition."""
+    def articles_by_id(self, article_ids: Iterable[str]) -> dict[str, Article]:
+        found: dict[str, Article] = {}
+        with self.engine.connect() as conn:
+            for chunk in _chunks(list(article_ids), 500):
+                rows = conn.execute(select(articles).where(articles.c.id.in_(chunk))).mappings()
+                found.update((r["id"], _article_from_row(r)) for r in rows)
+        return found
+
+    def latest_edition(self, *, excluding: str | None = None) -> tuple[str, datetime] | None:
+        """The id and build time of the most recently built edition (other than
+        `excluding`: the one before a re-run of today's)."""
+        query = select(editions.c.id, editions.c.created_at)
+        if excluding is not None:
+            query = query.where(editions.c.id != excluding)
         with self.engine.connect() as conn:
             row = conn.execute(
-                select(editions.c.id, editions.c.created_at)
-                .order_by(editions.c.created_at.desc(), editions.c.id.desc())
-                .limit(1)
+                query.order_by(editions.c.created_at.desc(), editions.c.id.desc()).limit(1)
             ).first()
         return (row[0], _aware(row[1])) if row else None  # type: ignore[return-value]
 
@@ -593,30 +689,11 @@ class Store:
 
     @contextmanager
     def lock(self, name: str, *, ttl: timedelta) -> Iterator[None]:
-        """Hold a named lock in the database for the duration of the block."""
-        now = utcnow()
-        with self.engine.begin() as conn:
-            conn.execute(
-                delete(locks).where(locks.c.name == name, locks.c.expires_at < _naive_utc(now))
-            )
-            try:
-                conn.execute(
-                    insert(locks).values(
-                        name=name,
-                        owner=self.owner,
-                        acquired_at=_naive_utc(now),
-                        expires_at=_naive_utc(now + ttl),
-                    )
-                )
-            except IntegrityError:
-                holder = conn.execute(
-                    select(locks.c.owner, locks.c.acquired_at).where(locks.c.name == name)
-                ).first()
-                owner, since = holder if holder else ("unknown", "?")
-                raise LockedError(
-                    f"another run ({owner}) has been building the edition since {since} UTC",
-                    hint="wait for it to finish; a lock left by a crashed run expires by itself",
-                ) from None
+        """Hold a named lock in the database for the duration of the block. A lock left by
+        a run that has died (on this host, in this PID namespace) is taken over at once;
+        any other once it expires."""
+        if not self._take_lock(name, ttl):
+            self._take_over_or_raise(name, ttl)
         try:
             yield
         finally:
@@ -645,6 +722,49 @@ class Store:
             "deliveries": n_deliveries,
             "stories": n_stories,
         }
+
+    def _take_lock(self, name: str, ttl: timedelta) -> bool:
+        now = utcnow()
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(
+                    delete(locks).where(locks.c.name == name, locks.c.expires_at < _naive_utc(now))
+                )
+                conn.execute(
+                    insert(locks).values(
+                        name=name,
+                        owner=self.owner,
+                        acquired_at=_naive_utc(now),
+                        expires_at=_naive_utc(now + ttl),
+                    )
+                )
+        except IntegrityError:
+            return False
+        return True
+
+    def _take_over_or_raise(self, name: str, ttl: timedelta) -> None:
+        """The lock is held: take it over when its holder has died (or has just let go),
+        else raise LockedError naming the holder."""
+        holder = self._lock_holder(name)  # read afresh: the failed insert spoiled its transaction
+        if holder is not None and _owner_is_dead(holder[0]):
+            log.warning("lock %r: its holder %s has died; taking the lock over", name, holder[0])
+            with self.engine.begin() as conn:
+                conn.execute(delete(locks).where(locks.c.name == name, locks.c.owner == holder[0]))
+            holder = None
+        if holder is None and self._take_lock(name, ttl):
+            return
+        owner, since = self._lock_holder(name) or ("unknown", "?")
+        raise LockedError(
+            f"another run ({owner}) has been building the edition since {since} UTC",
+            hint="wait for it to finish; a lock left by a crashed run expires by itself",
+        )
+
+    def _lock_holder(self, name: str) -> tuple[str, datetime] | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(locks.c.owner, locks.c.acquired_at).where(locks.c.name == name)
+            ).first()
+        return (row[0], row[1]) if row else None
 
     def count(self, table: str) -> int:
         with self.engine.connect() as conn:

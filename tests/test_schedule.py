@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 import logging
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -9,6 +10,7 @@ import pytest
 from briefing.cli import main
 from briefing.config import load_config
 from briefing.schedule import Service
+from briefing.store import Store
 
 
 def test_a_bad_edit_is_logged_and_the_last_good_configuration_kept(
@@ -38,6 +40,33 @@ def test_a_good_edit_reschedules_the_jobs(demo_dir: Path) -> None:
     trigger = str(service.scheduler.get_job("edition").trigger)
     service.scheduler.shutdown(wait=False)
     assert "hour='7'" in trigger and "minute='15'" in trigger
+
+
+def test_a_restart_within_the_grace_sends_todays_edition_to_whoever_has_not_had_it(
+    demo_dir: Path,
+) -> None:
+    path = demo_dir / "briefing.yaml"
+    config = load_config(path)
+    schedule = config.settings.schedule
+    today = datetime(2026, 11, 29, tzinfo=config.zone)
+    due = datetime.combine(today.date(), schedule.edition_at, tzinfo=config.zone)
+    service = Service(path, config)
+    assert service._edition_missed(schedule, config, due + timedelta(minutes=5))  # not built
+    assert not service._edition_missed(schedule, config, due - timedelta(minutes=5))  # not due
+    store = Store(config.database_url)
+    try:
+        store.save_edition("2026-11-29", [], due)
+        readers = [s.email for s in config.subscribers]
+        for reader in readers:
+            assert store.reserve_delivery("2026-11-29", reader, "<m>", stale_after=timedelta(1))
+        for reader in readers[:-1]:
+            store.complete_delivery("2026-11-29", reader)
+        # Built, then the run died while sending to the last reader.
+        assert service._edition_missed(schedule, config, due + timedelta(minutes=5))
+        store.complete_delivery("2026-11-29", readers[-1], error="550 no such user", permanent=True)
+        assert not service._edition_missed(schedule, config, due + timedelta(minutes=5))
+    finally:
+        store.close()
 
 
 def test_json_logs_end_with_one_summary_line(

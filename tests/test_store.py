@@ -114,6 +114,25 @@ def test_the_edition_lock_excludes_a_second_holder_and_is_released(tmp_path: Pat
         pass  # released by the first holder
 
 
+def test_a_lock_left_by_a_dead_run_of_this_host_is_taken_over_at_once(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'b.db'}"
+    crashed, fresh = Store(url), Store(url)
+    crashed.owner = f"{crashed.owner.rpartition(':')[0]}:{_dead_pid()}"
+    left = crashed.lock("edition", ttl=timedelta(hours=2))
+    left.__enter__()  # and never left: its process died
+    with fresh.lock("edition", ttl=timedelta(hours=2)):
+        pass
+    alive = Store(url)
+    alive.owner = f"{alive.owner.rpartition(':')[0]}:1"  # pid 1 always exists
+    held = alive.lock("edition", ttl=timedelta(hours=2))
+    held.__enter__()
+    with (
+        pytest.raises(LockedError, match=r"another run \(.*:1\)"),
+        fresh.lock("edition", ttl=timedelta(hours=2)),
+    ):
+        pass
+
+
 def test_an_expired_lock_is_broken(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'b.db'}"
     crashed, fresh = Store(url), Store(url)
