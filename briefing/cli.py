@@ -39,6 +39,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     log.info(
         "run finished",
         extra={
+            "summary": True,
             "edition": report.edition_id,
             "feeds_ok": report.ingest.feeds_ok,
             "feeds_failed": report.ingest.feeds_failed,
@@ -75,7 +76,18 @@ def cmd_fetch(args: argparse.Namespace) -> int:
     for outcome in report.outcomes:
         if outcome.error:
             print(f"  feed {outcome.feed}: {outcome.error}")
-    return EXIT_PARTIAL if report.feeds_failed else EXIT_OK
+    code = EXIT_PARTIAL if report.feeds_failed else EXIT_OK
+    log.info(
+        "fetch finished",
+        extra={
+            "summary": True,
+            "feeds_ok": report.feeds_ok,
+            "feeds_failed": report.feeds_failed,
+            "articles_new": report.new_articles,
+            "exit_code": code,
+        },
+    )
+    return code
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
@@ -234,7 +246,20 @@ def cmd_send(args: argparse.Namespace) -> int:
         store.close()
     print(f"edition {edition.id}: {len(edition.stories)} stories")
     print("\n".join(report.lines()))
-    return report.exit_code(len(config.subscribers))
+    code = report.exit_code(len(config.subscribers))
+    log.info(
+        "send finished",
+        extra={
+            "summary": True,
+            "edition": edition.id,
+            "stories": len(edition.stories),
+            "digests_sent": len(report.sent),
+            "digests_already_sent": len(report.skipped),
+            "digests_failed": len(report.failed),
+            "exit_code": code,
+        },
+    )
+    return code
 
 
 def _subscriber(config: Config, email: str):
@@ -325,21 +350,47 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# These end with one summary line in the log, also when they fail (README, "Logs").
+SUMMARIZED = ("run", "send", "fetch")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     setup_logging(args.log_format, args.log_level)
     progress.set_enabled(args.log_format == "text")
+    # Text: errors as plain lines an editor can read; JSON: every stderr line is a record.
+    report = _error_printer(args.log_format == "json")
     try:
         return args.handler(args)
     except ConfigError as exc:
         for problem in exc.problems:
-            print(f"config error: {problem}", file=sys.stderr)
-        return EXIT_CONFIG
+            report(f"config error: {problem}", {"problem": problem})
+        code, error = EXIT_CONFIG, f"configuration error ({len(exc.problems)} found)"
     except LockedError as exc:
-        print(f"briefing: {exc}", file=sys.stderr)
-        return EXIT_LOCKED
+        report(f"briefing: {exc}", {})
+        code, error = EXIT_LOCKED, str(exc)
     except BriefingError as exc:
-        print(f"briefing: {exc}", file=sys.stderr)
-        return EXIT_PARTIAL
+        report(f"briefing: {exc}", {})
+        code, error = EXIT_PARTIAL, str(exc)
     except KeyboardInterrupt:
-        return 130
+        code, error = 130, "interrupted"
+    except Exception as exc:  # a bug: its traceback goes to the log (in JSON, inside the record)
+        log.exception("unexpected error in briefing %s: %s", args.command, exc)
+        code, error = EXIT_PARTIAL, f"unexpected error: {exc!r}"
+    if args.command in SUMMARIZED:
+        log.error(
+            "%s failed",
+            args.command,
+            extra={"summary": True, "error": error, "exit_code": code},
+        )
+    return code
+
+
+def _error_printer(json_mode: bool) -> Callable[[str, dict[str, object]], None]:
+    def report(message: str, fields: dict[str, object]) -> None:
+        if json_mode:
+            log.error(message, extra=fields)
+        else:
+            print(message, file=sys.stderr)
+
+    return report

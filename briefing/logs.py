@@ -1,4 +1,7 @@
-"""Logging: human-readable lines by default, JSON lines for log collectors."""
+"""Logging: human-readable lines by default, JSON lines for log collectors.
+
+A record logged with `extra={"summary": True, ...}` is a command's summary line: JSON
+gives its fields as keys, text appends them as `key=value` so both show the counts."""
 
 from __future__ import annotations
 
@@ -24,14 +27,34 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(payload, ensure_ascii=False, default=str)
 
 
+class TextFormatter(logging.Formatter):
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)-7s %(name)s: %(message)s", "%H:%M:%S")
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        line = super().formatMessage(record)
+        if not getattr(record, "summary", False):
+            return line
+        fields = {
+            k: v
+            for k, v in vars(record).items()
+            if k not in _STANDARD and k not in ("summary", "message", "asctime")
+        }
+        return line + ": " + " ".join(f"{k}={_text(v)}" for k, v in fields.items())
+
+
+def _text(value: object) -> str:
+    """A field's value on one line: mappings as a:1,b:2 (zeros left out), text with spaces
+    quoted, numbers as they are."""
+    if isinstance(value, dict):
+        return ",".join(f"{k}:{v}" for k, v in value.items() if v != 0) or "-"
+    text = str(value)
+    return repr(text) if not text or any(c.isspace() for c in text) else text
+
+
 def setup_logging(fmt: str = "text", level: str = "INFO") -> None:
     handler = logging.StreamHandler(sys.stderr)
-    if fmt == "json":
-        handler.setFormatter(JsonFormatter())
-    else:
-        handler.setFormatter(
-            logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s", "%H:%M:%S")
-        )
+    handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

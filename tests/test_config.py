@@ -106,7 +106,12 @@ def test_missing_config_file_is_one_clear_line_and_exit_2(
 ) -> None:
     assert main(["run", "--config", str(tmp_path / "nope.yaml")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert err == [f"config error: {tmp_path / 'nope.yaml'}: file not found"]
+    assert err[0] == f"config error: {tmp_path / 'nope.yaml'}: file not found"
+    # then the run's summary line in the log (README, "Logs"), and nothing else
+    assert err[1].endswith(
+        "briefing: run failed: error='configuration error (1 found)' exit_code=2"
+    )
+    assert len(err) == 2
 
 
 def test_broken_yaml_names_the_line(tmp_path: Path) -> None:
