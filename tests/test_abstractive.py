@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -187,6 +187,148 @@ def test_generation_failure_falls_back_and_is_not_cached(
     assert store.count("summaries") == 0
 
 
+# ---- failures are contained: one story, not the edition -----------------------------------
+
+
+def headline_of(text: str) -> str:
+    """The model's input opens with the story's headline."""
+    return text.split("\n")[0]
+
+
+class FailsFor(AbstractiveSummarizer):
+    """The real tiny model, with a fault injected for the stories whose headlines are listed."""
+
+    poisoned: frozenset[str] = frozenset()
+    error: Exception = IndexError("index out of range in self")
+    calls: list[int]
+
+    def _generate(self, texts: list[str]) -> list[str]:
+        self.calls.append(len(texts))
+        if any(headline_of(text) in self.poisoned for text in texts):
+            raise self.error
+        return super()._generate(texts)
+
+
+def failing(
+    summarizer: AbstractiveSummarizer, settings: Abstractive, headlines: set[str], error: Exception
+) -> FailsFor:
+    broken = FailsFor(summarizer.model, summarizer.tokenizer, settings, "cpu")
+    broken.poisoned, broken.error, broken.calls = frozenset(headlines), error, []
+    return broken
+
+
+@pytest.fixture
+def lenient(settings: Abstractive) -> Abstractive:
+    """One batch for the whole day, and a guard that lets more of the tiny model's text by."""
+    return settings.model_copy(update={"batch_size": 8, "min_words": 1, "min_arabic_share": 0.0})
+
+
+@pytest.mark.parametrize(
+    "error",
+    [IndexError("index out of range in self"), RuntimeError("CUDA out of memory (injected)")],
+    ids=["IndexError", "RuntimeError"],
+)
+def test_one_failing_story_costs_only_its_own_abstract(
+    summarizer: AbstractiveSummarizer,
+    lenient: Abstractive,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    error: Exception,
+) -> None:
+    # The tiny model writes nonsense, which the guard may or may not let by (its tokenizer is
+    # trained afresh each session), so "keeps its abstract" is checked as "gets exactly what it
+    # gets without the fault": the model's text, then the guard's verdict on it.
+    clean_store = Store(f"sqlite:///{tmp_path / 'clean.db'}")
+    clean, _ = summarize_stories(day_stories(), summarizer, clean_store, lenient)
+    clean_store.close()
+    inputs = [
+        summarizer.build_input(story.headline, [k.text for k in keys])
+        for story, keys in day_stories()
+    ]
+    broken = failing(summarizer, lenient, {"أمطار غزيرة"}, error)  # the "rain" story
+    *texts, failure = broken.summarize_each(inputs)
+    assert failure is error
+    assert texts == summarizer.summarize(inputs[:2]) and all(texts)
+
+    store = Store(f"sqlite:///{tmp_path / 'briefing.db'}")
+    broken.calls.clear()
+    with caplog.at_level(logging.WARNING):
+        summaries, counts = summarize_stories(day_stories(), broken, store, lenient)
+    by_id = {s.story_id: s for s in summaries}
+    name = error.__class__.__name__
+    assert by_id["rain"].abstract is None
+    assert by_id["rain"].fallback_reason == f"generation failed: {name}"
+    assert by_id["rain"].key_sentences == day_stories()[2][1], "the extractive summary stands in"
+    # Its batch mates keep exactly what the model gave them without the fault.
+    assert [s for s in summaries if s.story_id != "rain"] == clean[:2]
+    assert counts["failed"] == 1 and counts["abstractive"] + counts["extractive"] == 3
+    assert broken.calls == [3, 1, 1, 1], "the failed batch is retried one story at a time"
+    [warning] = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert "story rain" in warning and name in warning and str(error) in warning
+    assert store.count("summaries") == 2, "a failure is not a verdict: not cached"
+    store.close()
+
+
+def test_a_batch_too_big_for_memory_costs_nothing(
+    summarizer: AbstractiveSummarizer, lenient: Abstractive, tmp_path: Path
+) -> None:
+    class OutOfMemoryInBatches(AbstractiveSummarizer):
+        def _generate(self, texts: list[str]) -> list[str]:
+            if len(texts) > 1:
+                raise RuntimeError("CUDA out of memory (injected)")
+            return super()._generate(texts)
+
+    clean_store = Store(f"sqlite:///{tmp_path / 'clean.db'}")
+    clean, _ = summarize_stories(day_stories(), summarizer, clean_store, lenient)
+    clean_store.close()
+    store = Store(f"sqlite:///{tmp_path / 'briefing.db'}")
+    tight = OutOfMemoryInBatches(summarizer.model, summarizer.tokenizer, lenient, "cpu")
+    summaries, counts = summarize_stories(day_stories(), tight, store, lenient)
+    store.close()
+    assert summaries == clean
+    assert counts["failed"] == 0
+
+
+def test_an_error_building_the_input_costs_only_that_story(
+    summarizer: AbstractiveSummarizer,
+    settings: Abstractive,
+    store: Store,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    class BadInput(AbstractiveSummarizer):
+        def build_input(self, title: str, sentences: Sequence[str]) -> str:
+            if title == "نمو الاقتصاد":  # the "economy" story
+                raise IndexError("list index out of range (injected)")
+            return super().build_input(title, sentences)
+
+    broken = BadInput(summarizer.model, summarizer.tokenizer, settings, "cpu")
+    with caplog.at_level(logging.WARNING):
+        summaries, counts = summarize_stories(day_stories(), broken, store, settings)
+    by_id = {s.story_id: s for s in summaries}
+    assert [s.story_id for s in summaries] == ["health", "economy", "rain"]
+    assert by_id["economy"].fallback_reason == "input building failed: IndexError"
+    assert by_id["economy"].key_sentences == day_stories()[1][1]
+    assert all(by_id[i].model == summarizer.name for i in ("health", "rain")), "they ran"
+    assert counts["failed"] == 1 and counts["extractive"] + counts["abstractive"] == 3
+    [warning] = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert "story economy" in warning and "IndexError" in warning
+
+
+def test_an_interrupt_is_not_contained(
+    summarizer: AbstractiveSummarizer, settings: Abstractive, store: Store
+) -> None:
+    # Every story fails with an ordinary error: all fall back, nothing escapes...
+    broken = failing(summarizer, settings, {s.headline for s, _ in day_stories()}, KeyError("x"))
+    summaries, counts = summarize_stories(day_stories(), broken, store, settings)
+    assert counts["failed"] == 3
+    assert {s.fallback_reason for s in summaries} == {"generation failed: KeyError"}
+    # ...but Ctrl-C and sys.exit still stop the run.
+    for stop in (KeyboardInterrupt(), SystemExit(1)):
+        broken = failing(summarizer, settings, {"أمطار غزيرة"}, stop)  # type: ignore[arg-type]
+        with pytest.raises(type(stop)):
+            summarize_stories(day_stories(), broken, store, settings)
+
+
 def test_disabled_means_extractive_without_a_reason(store: Store) -> None:
     summaries, counts = summarize_stories(day_stories(), None, store, Abstractive(enabled=False))
     assert counts["extractive"] == 3 and counts["abstractive"] == 0
@@ -229,6 +371,70 @@ def test_missing_model_gives_one_warning_and_an_extractive_edition(
     assert counts["unavailable"] == 3 and counts["extractive"] == 3
     assert all(s.key_sentences and s.abstract is None for s in summaries)
     assert all(s.fallback_reason.startswith("model unavailable") for s in summaries)
+
+
+def _quantization_engine_missing(model: object) -> object:
+    raise RuntimeError(
+        "Didn't find engine for operation quantized::linear_prepack NoQEngine (injected)"
+    )
+
+
+def _out_of_memory(self: object, *args: object, **kwargs: object) -> object:
+    raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB (injected)")
+
+
+def _threads_refused(threads: int) -> None:
+    raise RuntimeError("set_num_threads: invalid value (injected)")
+
+
+@pytest.mark.parametrize(
+    ("fault", "update", "error", "fix"),
+    [
+        (
+            ("briefing.summarize.abstractive.quantize_int8", _quantization_engine_missing),
+            {"quantize": True},
+            "RuntimeError: Didn't find engine",
+            "quantize: false",
+        ),
+        (
+            ("torch.nn.Module.to", _out_of_memory),
+            {},
+            "OutOfMemoryError: CUDA out of memory",
+            "briefing models info",
+        ),
+        (
+            ("torch.set_num_threads", _threads_refused),
+            {"threads": 2},
+            "RuntimeError: set_num_threads",
+            "device: cpu or quantize: false",
+        ),
+    ],
+    ids=["quantize", "to-device", "unexpected"],
+)
+def test_a_model_that_fails_to_load_gives_a_warning_and_an_extractive_edition(
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    store: Store,
+    settings: Abstractive,
+    fault: tuple[str, object],
+    update: dict[str, object],
+    error: str,
+    fix: str,
+) -> None:
+    monkeypatch.setattr(*fault)
+    settings = settings.model_copy(update=update)
+    with caplog.at_level(logging.WARNING):
+        summarizer, reason = load_or_warn(settings)
+    assert summarizer is None
+    [warning] = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert "abstractive summaries are off for this run" in warning
+    assert settings.model in warning and error in warning and fix in warning
+    assert reason is not None and reason.startswith("model unavailable") and error in reason
+    monkeypatch.undo()
+    summaries, counts = summarize_stories(
+        day_stories(), summarizer, store, settings, unavailable_reason=reason
+    )
+    assert counts["unavailable"] == 3 and all(s.key_sentences for s in summaries)
 
 
 def test_bad_local_paths(tmp_path: Path) -> None:

@@ -60,3 +60,44 @@ def test_a_local_model_runs_and_every_output_passes_the_guard_or_falls_back(
     assert "unavailable" not in counts and "failed" not in counts, line
     assert main(["run", "--config", str(demo_dir / "briefing.yaml")]) == 0
     assert "5 cached" in capsys.readouterr().out  # the second run generates nothing
+
+
+def test_a_model_failing_for_one_story_still_sends_every_subscriber_the_edition(
+    demo_dir: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from briefing.summarize.abstractive import AbstractiveSummarizer
+    from tests.tiny_model import tiny_model_dir
+
+    generate = AbstractiveSummarizer._generate
+    poisoned: list[str] = []  # the input of the first story the model is given
+
+    def index_out_of_range(self: AbstractiveSummarizer, texts: list[str]) -> list[str]:
+        # Fault injection: torch's embedding lookup fails for this one story, in any batch.
+        poisoned[:] = poisoned or texts[0].split("\n")  # its headline, its key sentences
+        if any(text.split("\n")[0] == poisoned[0] for text in texts):
+            raise IndexError("index out of range in self (injected)")
+        return generate(self, texts)
+
+    monkeypatch.setattr(AbstractiveSummarizer, "_generate", index_out_of_range)
+    _enable(demo_dir, str(tiny_model_dir()))
+    assert main(["run", "--config", str(demo_dir / "briefing.yaml")]) == 0
+    captured = capsys.readouterr()
+    [line] = [x for x in captured.out.splitlines() if x.startswith("summaries:")]
+    counts = {kind: int(n) for n, kind in re.findall(r"(\d+) (\w+)", line)}
+    assert counts["failed"] == 1, line
+    assert counts.get("abstractive", 0) + counts.get("extractive", 0) == 5, line
+    assert counts.get("rejected", 0) == counts.get("extractive", 0) - 1, "the others ran"
+    [warning] = [x for x in captured.err.splitlines() if "WARNING" in x]
+    assert "IndexError" in warning and "extractive summary stands in" in warning
+    outbox = demo_dir.parent / "var"
+    sent = sorted(p.name for p in outbox.rglob("*.eml"))
+    assert sent == [
+        "economy@example.org.eml",
+        "reader@example.org.eml",
+        "text-only@example.org.eml",
+    ]
+    [message] = outbox.rglob("reader@example.org.eml")
+    parsed = email.message_from_bytes(message.read_bytes(), policy=email.policy.default)
+    body = parsed.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    headline, first_key_sentence, *_ = poisoned
+    assert headline in body and first_key_sentence in body, "it goes out, key sentences too"

@@ -14,6 +14,7 @@ torch and transformers are imported lazily: the rest of briefing runs without th
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -37,6 +38,15 @@ FETCH_HINT = (
     "run `briefing models fetch` once with network access, "
     "or set summarizer.abstractive.model to a local model folder"
 )
+QUANTIZE_HINT = (
+    "set summarizer.abstractive.quantize: false (this torch build has no int8 kernels for "
+    "this CPU); `briefing models info` shows the torch version and device"
+)
+_DEVICE_HINT = {
+    "cuda": "set summarizer.abstractive.device: cpu, or free GPU memory; "
+    "`briefing models info` shows the device and precision it would use",
+    "cpu": "free memory or choose a smaller model; `briefing models info` shows its size",
+}
 LICENCES = {
     "csebuetnlp/mT5_multilingual_XLSum": (
         "CC BY-NC-SA 4.0: non-commercial use only, share alike, credit csebuetnlp (XL-Sum)"
@@ -86,16 +96,26 @@ class AbstractiveSummarizer:
             model = transformers.AutoModelForSeq2SeqLM.from_pretrained(
                 folder, local_files_only=True, dtype=_dtype(device)
             )
-        except (OSError, ValueError, KeyError, RuntimeError, ImportError) as exc:
+        except Exception as exc:  # a bad folder raises many kinds: one message, one hint
             raise ModelUnavailableError(
                 f"cannot load summarization model {settings.model!r} from {folder}: "
                 f"{exc.__class__.__name__}: {_first_line(exc)}",
                 hint=f"check that the folder holds a complete seq2seq model; {FETCH_HINT}",
             ) from exc
-        model.eval()
-        model.to(device)
-        if device == "cpu" and settings.quantize:
-            model = quantize_int8(model)
+        # The files are read; what is left can still fail on this machine: say what to change.
+        step, hint = f"move it to {device}", _DEVICE_HINT[device]
+        try:
+            model.eval()
+            model.to(device)  # CUDA out of memory, a broken driver
+            if device == "cpu" and settings.quantize:
+                step, hint = "quantize it to int8", QUANTIZE_HINT
+                model = quantize_int8(model)  # "NoQEngine" where torch has no int8 kernels
+        except Exception as exc:
+            raise ModelUnavailableError(
+                f"cannot {step} summarization model {settings.model!r}: "
+                f"{exc.__class__.__name__}: {_first_line(exc)}",
+                hint=hint,
+            ) from exc
         log.info("abstractive model %s loaded on %s", settings.model, device)
         return cls(model, tokenizer, settings, device)
 
@@ -122,16 +142,68 @@ class AbstractiveSummarizer:
         return "\n".join(chosen)
 
     def summarize(self, inputs: Sequence[str]) -> list[str]:
-        """One summary per input, generated in batches of `batch_size`, in input order."""
-        # Inputs of similar length share a batch, so little time goes into padding.
-        order = sorted(range(len(inputs)), key=lambda i: len(inputs[i]))
+        """One summary per input, generated in batches of `batch_size`, in input order.
+
+        Raises what generation raises; the stage uses summarize_each, which contains it.
+        """
         results = [""] * len(inputs)
-        size = self.settings.batch_size
-        for start in range(0, len(order), size):
-            batch = order[start : start + size]
-            for index, text in zip(batch, self._generate([inputs[i] for i in batch]), strict=True):
+        for batch in self._batches(inputs):
+            for index, text in zip(batch, self._run([inputs[i] for i in batch]), strict=True):
                 results[index] = text
         return results
+
+    def summarize_each(self, inputs: Sequence[str]) -> list[str | Exception]:
+        """Like summarize, but a failure costs only the inputs it belongs to.
+
+        A batch that raises is retried one input at a time, so one story that the model
+        cannot take (an out-of-range token id, too much memory) does not cost its batch
+        mates their summaries. Where an input still fails, its place holds the exception.
+        """
+        results: list[str | Exception] = [""] * len(inputs)
+        for batch in self._batches(inputs):
+            try:
+                outputs = self._run([inputs[i] for i in batch])
+            except Exception as exc:  # not BaseException: Ctrl-C and exit still stop the run
+                if len(batch) == 1:
+                    results[batch[0]] = exc
+                    continue
+                log.info(
+                    "a batch of %d summaries failed (%s: %s): trying them one at a time",
+                    len(batch),
+                    exc.__class__.__name__,
+                    _first_line(exc),
+                )
+                self._release_memory()
+                for index in batch:
+                    try:
+                        [results[index]] = self._run([inputs[index]])
+                    except Exception as single:
+                        results[index] = single
+            else:
+                for index, text in zip(batch, outputs, strict=True):
+                    results[index] = text
+        return results
+
+    def _batches(self, inputs: Sequence[str]) -> list[list[int]]:
+        # Inputs of similar length share a batch, so little time goes into padding.
+        order = sorted(range(len(inputs)), key=lambda i: len(inputs[i]))
+        size = self.settings.batch_size
+        return [order[start : start + size] for start in range(0, len(order), size)]
+
+    def _run(self, texts: list[str]) -> list[str]:
+        outputs = self._generate(texts)
+        if len(outputs) != len(texts):
+            raise RuntimeError(f"the model gave {len(outputs)} outputs for {len(texts)} inputs")
+        return outputs
+
+    def _release_memory(self) -> None:
+        """After a failed batch on CUDA, give back what it held before the retries."""
+        if self.device != "cuda":
+            return
+        import torch
+
+        with contextlib.suppress(Exception):  # a broken context: the retries will say so
+            torch.cuda.empty_cache()
 
     def _generate(self, texts: list[str]) -> list[str]:
         import torch
@@ -180,6 +252,17 @@ def load_or_warn(settings: Abstractive) -> tuple[AbstractiveSummarizer | None, s
     except ModelUnavailableError as exc:
         log.warning("abstractive summaries are off for this run: %s", exc)
         return None, f"model unavailable: {exc}"
+    except Exception as exc:  # whatever else loading raises: the edition goes on without it
+        log.warning(
+            "abstractive summaries are off for this run: cannot load summarization model %r: "
+            "%s: %s (try summarizer.abstractive.device: cpu or quantize: false, and see "
+            "`briefing models info`)",
+            settings.model,
+            exc.__class__.__name__,
+            _first_line(exc),
+            exc_info=exc,
+        )
+        return None, f"model unavailable: {exc.__class__.__name__}: {_first_line(exc)}"
 
 
 def summarize_stories(
@@ -194,7 +277,9 @@ def summarize_stories(
 
     Counts: `abstractive` and `extractive` (what readers get, they add up to the stories),
     `cached` (answered from the store), `rejected` (the guard said no, now or in a cached
-    verdict), `unavailable` (no model to run), `failed` (generation raised).
+    verdict), `unavailable` (no model to run), `failed` (building the input, generating or
+    checking raised for that story: logged with the story id; only that story loses its
+    abstract, a failed batch is retried one story at a time).
     """
     counts: Counter[str] = Counter(
         abstractive=0, extractive=0, cached=0, rejected=0, unavailable=0, failed=0
@@ -247,42 +332,78 @@ def _generate_and_guard(
     settings: Abstractive,
     counts: Counter[str],
 ) -> list[Summary]:
-    inputs = [
-        summarizer.build_input(story.headline, [k.text for k in keys] or [story.lead.text])
-        for story, keys in items
-    ]
-    try:
-        outputs = summarizer.summarize(inputs)
-    except (RuntimeError, ValueError) as exc:  # out of memory, a broken model: not fatal
-        log.warning("abstractive generation failed, extractive summaries stand in: %s", exc)
-        counts["failed"] += len(items)
-        reason = f"generation failed: {exc.__class__.__name__}"
-        return [Summary(story_id=s.id, key_sentences=k, fallback_reason=reason) for s, k in items]
-    summaries = []
-    for (story, keys), text in zip(items, outputs, strict=True):
-        problem = check_summary(
-            text,
-            story_sources(story),
-            min_words=settings.min_words,
-            max_words=settings.max_words,
-            min_arabic_share=settings.min_arabic_share,
-        )
-        if problem:
-            counts["rejected"] += 1
-            log.info("story %s: abstract rejected (%s): %r", story.id, problem, text[:200])
-            summaries.append(
-                Summary(
-                    story_id=story.id,
-                    key_sentences=keys,
-                    model=summarizer.name,
-                    fallback_reason=f"rejected by the guard: {problem}",
-                )
-            )
+    """Each story on its own account: whatever fails for one costs only its abstract."""
+    results: list[Summary | None] = [None] * len(items)
+    ready: list[int] = []
+    inputs: list[str] = []
+    for index, (story, keys) in enumerate(items):
+        try:
+            sentences = [k.text for k in keys] or [story.lead.text]
+            text = summarizer.build_input(story.headline, sentences)
+        except Exception as exc:  # not BaseException: Ctrl-C and exit still stop the run
+            results[index] = _failed(story, keys, "input building", exc, counts)
         else:
-            summaries.append(
-                Summary(story_id=story.id, key_sentences=keys, abstract=text, model=summarizer.name)
-            )
-    return summaries
+            ready.append(index)
+            inputs.append(text)
+    outcomes = summarizer.summarize_each(inputs) if inputs else []
+    for index, outcome in zip(ready, outcomes, strict=True):
+        story, keys = items[index]
+        if isinstance(outcome, Exception):
+            results[index] = _failed(story, keys, "generation", outcome, counts)
+            continue
+        try:
+            results[index] = _guarded(story, keys, outcome, summarizer.name, settings, counts)
+        except Exception as exc:
+            results[index] = _failed(story, keys, "guard check", exc, counts)
+    return [s for s in results if s is not None]
+
+
+def _guarded(
+    story: Story,
+    keys: tuple[KeySentence, ...],
+    text: str,
+    model: str,
+    settings: Abstractive,
+    counts: Counter[str],
+) -> Summary:
+    problem = check_summary(
+        text,
+        story_sources(story),
+        min_words=settings.min_words,
+        max_words=settings.max_words,
+        min_arabic_share=settings.min_arabic_share,
+    )
+    if not problem:
+        return Summary(story_id=story.id, key_sentences=keys, abstract=text, model=model)
+    counts["rejected"] += 1
+    log.info("story %s: abstract rejected (%s): %r", story.id, problem, text[:200])
+    return Summary(
+        story_id=story.id,
+        key_sentences=keys,
+        model=model,
+        fallback_reason=f"rejected by the guard: {problem}",
+    )
+
+
+def _failed(
+    story: Story,
+    keys: tuple[KeySentence, ...],
+    step: str,
+    exc: Exception,
+    counts: Counter[str],
+) -> Summary:
+    """A failure, not a verdict: counted, logged with the story, never cached (model None)."""
+    counts["failed"] += 1
+    log.warning(
+        "story %s: %s failed, the extractive summary stands in: %s: %s",
+        story.id,
+        step,
+        exc.__class__.__name__,
+        _first_line(exc),
+    )
+    log.debug("story %s: %s failure", story.id, step, exc_info=exc)
+    reason = f"{step} failed: {exc.__class__.__name__}"
+    return Summary(story_id=story.id, key_sentences=keys, fallback_reason=reason)
 
 
 def story_sources(story: Story) -> list[str]:
