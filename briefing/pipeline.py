@@ -212,7 +212,8 @@ def cluster_window(
     (clustering sees a wider window than the edition's, so that stories keep their ids).
 
     Something new: an article published within the edition window, or fetched since the
-    edition before this one (a feed that was down, or late, still gets its items told).
+    edition before this one (a feed that was down, or late, still gets its items told), or
+    a story of that edition that reached no reader (beyond every reader's cap).
     With `remember`, new and changed assignments are stored for the next run to build on.
     """
     start = now - timedelta(
@@ -225,25 +226,34 @@ def cluster_window(
         changed = {k: v for k, v in assignment.items() if previous.get(k) != v}
         store.assign_stories(changed, now)
     since = now - timedelta(hours=config.settings.edition_window_hours)
-    late = _fetched_since_last_edition(store, articles, now, config)
+    late, left_over = _left_by_last_edition(store, articles, now, config)
     grouped: dict[str, list[Article]] = defaultdict(list)
     for article in articles:
         grouped[assignment[article.id]].append(article)
     stories = [
         Story.of(story_id, members)
         for story_id, members in grouped.items()
-        if max(a.published for a in members) >= since or any(a.id in late for a in members)
+        if max(a.published for a in members) >= since
+        or story_id in left_over
+        or any(a.id in late for a in members)
     ]
     return stories, start
 
 
-def _fetched_since_last_edition(
+def _left_by_last_edition(
     store: Store, articles: list[Article], now: datetime, config: Config
-) -> set[str]:
-    """Ids of the articles fetched since the last edition before today's was built."""
+) -> tuple[set[str], set[str]]:
+    """What the last edition before today's left to this one: the ids of the articles
+    fetched since it was built, and of its stories that reached no reader."""
     today = now.astimezone(config.zone).date().isoformat()
     last = store.latest_edition(excluding=today)
-    return store.fetched_since((a.id for a in articles), last[1]) if last else set()
+    if last is None:
+        return set(), set()
+    edition_id, created = last
+    shown = [s.id for s in store.edition_stories(edition_id) or ()]
+    told = store.edition_history(shown)
+    left_over = {i for i in shown if i not in told or told[i].edition_id != edition_id}
+    return store.fetched_since((a.id for a in articles), created), left_over
 
 
 def select_for_edition(

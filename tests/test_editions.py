@@ -106,7 +106,7 @@ def test_stories_beyond_the_readers_cap_are_told_the_next_morning(tmp_path: Path
         site.document("/one.xml", _rss(items))
         config = _config(tmp_path, site, ["one"], port, max_stories=2)
         first = run_edition(config, now=DAY1)
-        second = run_edition(config, now=DAY1 + timedelta(hours=20))  # next morning's edition
+        second = run_edition(config, now=DAY2)  # the next morning: the items are 25 h old
     assert first.stories == 5 and second.exit_code == 0
     day1, day2 = (_headlines(m.message) for m in sink.messages)
     assert len(day1) == 2 and len(day2) == 2
