@@ -6,7 +6,10 @@ FROM python:3.11-slim-bookworm
 # of several GB). Override with a mirror, e.g. --build-arg TORCH_INDEX="--index-url http://mirror/cpu".
 ARG TORCH_INDEX="--index-url https://download.pytorch.org/whl/cpu"
 # A model id to download into the image at build time, e.g.
-# --build-arg PREFETCH_MODEL=csebuetnlp/mT5_multilingual_XLSum. Empty: fetched on first use.
+# --build-arg PREFETCH_MODEL=csebuetnlp/mT5_multilingual_XLSum. Empty: no model in the image.
+# Runs never download (the model is loaded from the cache only): fetch it once into the
+# /opt/models volume: `docker run --rm -v briefing-models:/opt/models -v "$PWD/config:/config:ro"
+# briefing models fetch` (README, "With cron and Docker").
 ARG PREFETCH_MODEL=""
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -29,8 +32,9 @@ RUN mkdir -p /opt/models /data \
 RUN useradd --create-home --uid 10001 briefing \
     && chown -R briefing /data /opt/models
 USER 10001
-# The database and the outbox live here; mount a volume to keep them between runs.
-VOLUME ["/data"]
+# The database and the outbox live in /data, the model cache (HF_HOME) in /opt/models: mount
+# volumes to keep them between runs (an empty named volume starts with the prefetched model).
+VOLUME ["/data", "/opt/models"]
 WORKDIR /data
 
 ENTRYPOINT ["briefing"]

@@ -42,5 +42,16 @@ format: $(VENV)/.all
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
+# The benchmarks of README's table, one after another (minutes; most read ../shared/data and
+# say so when it is absent). Each prints JSON with its baseline; none is a test.
+BENCHMARKS := edition "ingest --feeds 200" cluster_quality stemmers cluster \
+	"rouge_easc --split dev --split heldout" multidoc abstractive deliver "deliver --starttls"
+
+bench: $(VENV)/.all
+	@set -e; for b in $(BENCHMARKS); do \
+		echo "== python -m benchmarks.$$b"; \
+		HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 $(BIN)/python -m benchmarks.$$b; \
+	done
+
 clean:
 	rm -rf var .pytest_cache .ruff_cache .mypy_cache
