@@ -148,12 +148,9 @@ class Schedule(Strict):
         return value
 
 
-# Fields holding a time of day: YAML 1.1 reads 10:30 unquoted as the number 630.
-TIME_FIELDS = (("schedule", "edition_at"),)
-
-
 def unquoted_time(value: float) -> str:
-    """What to tell an editor who wrote a time of day without quotes."""
+    """What to tell an editor who wrote a time of day without quotes: YAML 1.1 reads 10:30
+    as the number 630 (sexagesimal). `schedule.edition_at` is the only time-of-day field."""
     if isinstance(value, int) and value >= 60:
         parts: list[int] = []
         rest = value
