@@ -229,21 +229,12 @@ def cmd_summarize(args: argparse.Namespace) -> int:
 
 
 def cmd_send(args: argparse.Namespace) -> int:
-    """Deliver an edition already built; whoever has it already is skipped."""
-    from briefing.digest.deliver import deliver
-    from briefing.digest.edition import load_edition
-    from briefing.digest.render import render_digest
-    from briefing.pipeline import summarize
-    from briefing.store import Store
+    """Deliver an edition already built, as it was built; whoever has it already is
+    skipped, and its stories then count as told."""
+    from briefing.pipeline import send_edition
 
     config = load_config(args.config)
-    store = Store(config.database_url)
-    try:
-        edition = load_edition(config, store, args.edition, summarize)
-        digests = [render_digest(edition, s, config) for s in config.subscribers]
-        report = deliver(digests, config, store)
-    finally:
-        store.close()
+    edition, report = send_edition(config, args.edition)
     print(f"edition {edition.id}: {len(edition.stories)} stories")
     print("\n".join(report.lines()))
     code = report.exit_code(len(config.subscribers))

@@ -1,9 +1,13 @@
 from __future__ import annotations
 
+import gc
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from tests.postgres import fresh_database, postgres_server
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "config" / "demo"
@@ -23,3 +27,20 @@ def demo_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     shutil.copytree(DEMO, target)
     monkeypatch.chdir(tmp_path)
     return target
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[str | None]:
+    """A PostgreSQL server for the session (None where PostgreSQL is not installed)."""
+    with postgres_server() as url:
+        yield url
+        gc.collect()  # close the pools of stores no test closed, while the server is up
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh, empty database: a SQLite file, and a PostgreSQL database (skipped, saying
+    why, where PostgreSQL is not installed)."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'b.db'}"
+    return fresh_database(request.getfixturevalue("postgres"))

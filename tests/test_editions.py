@@ -11,6 +11,7 @@ from pathlib import Path
 
 import yaml
 
+from briefing.cli import main
 from briefing.config import load_config
 from briefing.pipeline import run_edition
 from briefing.store import Store
@@ -65,10 +66,17 @@ def _rss(items: list[dict]) -> bytes:
     return f'<?xml version="1.0" encoding="utf-8"?><rss version="2.0">{channel}</rss>'.encode()
 
 
-def _config(folder: Path, site: FeedServer, feeds: list[str], port: int, max_stories: int = 10):
+def _config(
+    folder: Path,
+    site: FeedServer,
+    feeds: list[str],
+    port: int,
+    database: str,
+    max_stories: int = 10,
+):
     settings = {
         "timezone": "Asia/Riyadh",
-        "database": str(folder / "briefing.db"),
+        "database": database,
         "outbox": str(folder / "outbox"),
         "sections": {"news": "أخبار"},
         "smtp": {"host": "127.0.0.1", "port": port, "security": "none", "retries": 0},
@@ -97,14 +105,16 @@ def _headlines(message) -> list[str]:  # type: ignore[no-untyped-def]
     ]
 
 
-def test_stories_beyond_the_readers_cap_are_told_the_next_morning(tmp_path: Path) -> None:
+def test_stories_beyond_the_readers_cap_are_told_the_next_morning(
+    tmp_path: Path, database_url: str
+) -> None:
     items = [
         _item("one.example", f"s{n}", title, body, DAY1 - timedelta(hours=1, minutes=n))
         for n, (title, body) in enumerate(TOPICS)
     ]
     with FeedServer() as site, smtp_sink() as (sink, port):
         site.document("/one.xml", _rss(items))
-        config = _config(tmp_path, site, ["one"], port, max_stories=2)
+        config = _config(tmp_path, site, ["one"], port, database_url, max_stories=2)
         first = run_edition(config, now=DAY1)
         second = run_edition(config, now=DAY2)  # the next morning: the items are 25 h old
     assert first.stories == 5 and second.exit_code == 0
@@ -114,7 +124,7 @@ def test_stories_beyond_the_readers_cap_are_told_the_next_morning(tmp_path: Path
 
 
 def test_a_story_that_grows_after_its_first_articles_left_the_window_is_told_as_updated(
-    tmp_path: Path,
+    tmp_path: Path, database_url: str
 ) -> None:
     title, body = TOPICS[0]
     early = _item("one.example", "a", title, body, DAY1 - timedelta(hours=3))
@@ -124,7 +134,7 @@ def test_a_story_that_grows_after_its_first_articles_left_the_window_is_told_as_
         site.document("/one.xml", _rss([early]))
         site.document("/two.xml", _rss([later]))
         site.document("/three.xml", _rss([]))
-        config = _config(tmp_path, site, ["one", "two", "three"], port)
+        config = _config(tmp_path, site, ["one", "two", "three"], port, database_url)
         run_edition(config, now=DAY1)
         # Two days on, the story's first article is older than the clustering window (48 h);
         # a third source reports it: the story grew, from two articles to three.
@@ -135,14 +145,16 @@ def test_a_story_that_grows_after_its_first_articles_left_the_window_is_told_as_
     assert f"■ {title} [" in told  # marked updated
 
 
-def test_an_item_fetched_after_a_feed_was_down_is_still_told(tmp_path: Path) -> None:
+def test_an_item_fetched_after_a_feed_was_down_is_still_told(
+    tmp_path: Path, database_url: str
+) -> None:
     title, body = TOPICS[1]
     late = _item("two.example", "gold", title, body, DAY1 - timedelta(hours=2))
     other_title, other_body = TOPICS[2]
     with FeedServer() as site, smtp_sink() as (sink, port):
         site.document("/one.xml", _rss([_item("one.example", "x", other_title, other_body, DAY1)]))
         site.status("/two.xml", 503)  # down this morning
-        config = _config(tmp_path, site, ["one", "two"], port)
+        config = _config(tmp_path, site, ["one", "two"], port, database_url)
         run_edition(config, now=DAY1)
         # Back the next morning, with the item published before yesterday's edition: older
         # than the edition's 24 hours, but no reader has seen it.
@@ -153,12 +165,12 @@ def test_an_item_fetched_after_a_feed_was_down_is_still_told(tmp_path: Path) -> 
 
 
 def test_a_morning_without_stories_sends_nothing_and_a_later_run_sends_the_edition(
-    tmp_path: Path,
+    tmp_path: Path, database_url: str
 ) -> None:
     title, body = TOPICS[3]
     with FeedServer() as site, smtp_sink() as (sink, port):
         site.status("/one.xml", 500)
-        config = _config(tmp_path, site, ["one"], port)
+        config = _config(tmp_path, site, ["one"], port, database_url)
         broken = run_edition(config, now=DAY1)
         assert broken.exit_code == 3 and sink.messages == []
         assert "nothing sent: the edition has no stories" in broken.lines()
@@ -168,7 +180,32 @@ def test_a_morning_without_stories_sends_nothing_and_a_later_run_sends_the_editi
     assert _headlines(sink.messages[0].message) == [title]
 
 
-def test_a_story_keeps_its_size_and_stays_fresh_as_it_grows(tmp_path: Path) -> None:
+def test_send_delivers_the_edition_as_it_was_built_and_marks_it_told(
+    tmp_path: Path, database_url: str
+) -> None:
+    title, body = TOPICS[4]
+    first = _item("one.example", "book", title, body, DAY1 - timedelta(hours=1))
+    more = _item("two.example", "book2", title, body + " في يومه الثاني", DAY2 - timedelta(hours=1))
+    with FeedServer() as site, smtp_sink() as (sink, port):
+        site.document("/one.xml", _rss([first]))
+        site.document("/two.xml", _rss([]))
+        config = _config(tmp_path, site, ["one", "two"], port, database_url)
+        run_edition(config, now=DAY1)
+        # The next day the story grows; the edition is built, then sent by `briefing send`.
+        site.document("/two.xml", _rss([more]))
+        built = run_edition(config, now=DAY2, send=False)
+        argv = ["--log-level", "WARNING", "send", "--config", str(config.path)]
+        code = main([*argv, "--edition", "2026-11-29"])
+        tomorrow = run_edition(config, now=DAY2 + timedelta(days=1))
+    assert built.stories == 1 and code == 0 and len(sink.messages) == 2
+    sent = sink.messages[1].message.get_body(("plain",)).get_content()
+    assert f"■ {title} [" in sent  # marked updated, as built
+    assert tomorrow.stories == 0  # told by `send`: not carried again with nothing new
+
+
+def test_a_story_keeps_its_size_and_stays_fresh_as_it_grows(
+    tmp_path: Path, database_url: str
+) -> None:
     """The story row counts all its articles and is touched whenever one joins, so that
     retention never prunes a story that is still running."""
     title, body = TOPICS[0]
@@ -176,7 +213,7 @@ def test_a_story_keeps_its_size_and_stays_fresh_as_it_grows(tmp_path: Path) -> N
         feeds = [f"f{n}" for n in range(4)]
         for name in feeds:
             site.document(f"/{name}.xml", _rss([]))
-        config = _config(tmp_path, site, feeds, port)
+        config = _config(tmp_path, site, feeds, port, database_url)
         for day, name in enumerate(feeds):
             now = DAY1 + timedelta(hours=12 * day)
             item = _item(f"{name}.example", "s", title, body + f" {name}", now - timedelta(hours=1))

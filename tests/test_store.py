@@ -3,8 +3,8 @@ from __future__ import annotations
 import socket
 import subprocess
 import sys
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 
@@ -28,8 +28,11 @@ def _article(n: int, published: datetime) -> Article:
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Store:
-    return Store(f"sqlite:///{tmp_path / 'b.db'}")
+def store(database_url: str) -> Iterator[Store]:
+    """A store on a fresh SQLite file, and on a fresh PostgreSQL database."""
+    opened = Store(database_url)
+    yield opened
+    opened.engine.dispose()
 
 
 def test_articles_are_stored_once_and_come_back_timezone_aware(store: Store) -> None:
@@ -100,8 +103,8 @@ def test_a_run_in_another_pid_namespace_of_the_same_host_name_keeps_its_reservat
         store.complete_delivery("e1", "r@example.org", error="451 try later")  # free it again
 
 
-def test_the_edition_lock_excludes_a_second_holder_and_is_released(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'b.db'}"
+def test_the_edition_lock_excludes_a_second_holder_and_is_released(database_url: str) -> None:
+    url = database_url
     first, second = Store(url), Store(url)
     second.owner = "other-host:2"
     with (
@@ -114,8 +117,8 @@ def test_the_edition_lock_excludes_a_second_holder_and_is_released(tmp_path: Pat
         pass  # released by the first holder
 
 
-def test_a_lock_left_by_a_dead_run_of_this_host_is_taken_over_at_once(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'b.db'}"
+def test_a_lock_left_by_a_dead_run_of_this_host_is_taken_over_at_once(database_url: str) -> None:
+    url = database_url
     crashed, fresh = Store(url), Store(url)
     crashed.owner = f"{crashed.owner.rpartition(':')[0]}:{_dead_pid()}"
     left = crashed.lock("edition", ttl=timedelta(hours=2))
@@ -133,8 +136,8 @@ def test_a_lock_left_by_a_dead_run_of_this_host_is_taken_over_at_once(tmp_path: 
         pass
 
 
-def test_an_expired_lock_is_broken(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'b.db'}"
+def test_an_expired_lock_is_broken(database_url: str) -> None:
+    url = database_url
     crashed, fresh = Store(url), Store(url)
     fresh.owner = "other-host:2"
     holder = crashed.lock("edition", ttl=timedelta(seconds=-1))  # already expired
