@@ -301,8 +301,8 @@ def test_editors_templates_are_used_with_the_stock_strings_as_fallback(tmp_path:
     mine = tmp_path / "mine"  # an editor's copies, without strings.yaml
     mine.mkdir()
     for name in ("digest.html.j2", "digest.txt.j2"):
-        stock = (TEMPLATES_DIR / name).read_text(encoding="utf-8")
-        (mine / name).write_text(stock.replace("{{ t.index }}", "{{ t.index }} (اختيار المحرر)"))
+        template = (TEMPLATES_DIR / name).read_text(encoding="utf-8")
+        (mine / name).write_text(template.replace("{{ t.index }}", "{{ t.index }} (اختيار المحرر)"))
     config = _with_templates(tmp_path, "mine")
     digest = render_digest(fixed_edition(), subscriber("reader@example.org"), config)
     # The edited templates, filled with the stock strings.
