@@ -30,6 +30,11 @@ _NAV_SEPARATORS = re.compile(r"\s*[|»>•·/]\s*")
 _EDGE_PUNCTUATION = " .:،,؛;!؟?-–—\"'«»()"
 
 
+# No furniture line is longer: the longest rule reaches 70 words, and 2,000 characters is
+# three times that in Arabic. Longer lines are never searched (see _is_furniture).
+MAX_FURNITURE_CHARS = 2_000
+
+
 @dataclass(frozen=True, slots=True)
 class Rule:
     pattern: re.Pattern[str]
@@ -37,6 +42,8 @@ class Rule:
 
     def matches(self, key: str, words: int | None = None) -> bool:
         """`words`: how many words `key` has, when the caller counted them already."""
+        if len(key) > MAX_FURNITURE_CHARS:
+            return False
         words = len(key.split()) if words is None else words
         return words <= self.max_words and self.pattern.search(key) is not None
 
@@ -127,7 +134,11 @@ def clean_text(text: str, title: str = "", rules: Rules | None = None) -> Cleane
 
 def _is_furniture(key: str, rules: Iterable[Rule]) -> bool:
     """`rules` longest max_words first: most news lines are longer than any rule's reach,
-    so they leave the loop at once."""
+    so they leave the loop at once. A line longer than MAX_FURNITURE_CHARS is news (or
+    junk no rule is for) whatever its word count: a pattern like `A.*B` searched over a
+    huge line without spaces takes time in the square of its length."""
+    if len(key) > MAX_FURNITURE_CHARS:
+        return False
     words = len(key.split())
     for rule in rules:
         if words > rule.max_words:
