@@ -40,8 +40,11 @@ from briefing.digest.deliver import (
     deliver,
     message_bytes,
     message_id,
+    mime_boundary,
+    outbox_name,
 )
 from briefing.digest.render import render_digest
+from briefing.errors import DeliveryError
 from briefing.models import Digest
 from briefing.store import Store
 from tests.digest_fixtures import fixed_config, fixed_edition
@@ -259,7 +262,7 @@ def test_8bit_only_for_parts_that_can_travel_as_they_are(tmp_path: Path) -> None
     config = fixed_config(tmp_path)
     digest = _digests(config)[0]
     html = "<p>سطر قصير</p>\n"
-    boundary_line = "--=_briefing_" + message_id(digest, "example.org")[10:-1].replace("@", "_")
+    boundary_line = "--" + mime_boundary(digest)
     cases = {
         "نص عربي قصير\nوسطر ثان\n": "8bit",
         "ب" * 499 + "\n": "8bit",  # 998 octets: the longest line SMTP allows
@@ -814,3 +817,32 @@ def test_reservations_of_other_hosts_are_taken_over_only_when_stale(tmp_path: Pa
         assert row["status"] == "sent" and row["attempts"] == 2
     finally:
         store.close()
+
+
+def test_the_boundary_stays_within_70_characters_whatever_the_domain(tmp_path: Path) -> None:
+    config = fixed_config(tmp_path)
+    digest = replace(_digests(config)[0], edition_id="2026-11-29-evening-special-edition")
+    long_domain = config.settings.email.model_copy(
+        update={"sender": "briefing@news.a-very-long-publisher-domain.example.org"}
+    )
+    settings = config.settings.model_copy(update={"email": long_domain})
+    raw = message_bytes(digest, config.model_copy(update={"settings": settings}))
+    boundary = _parse(raw).get_boundary()
+    assert boundary == mime_boundary(digest) and len(boundary) <= 70
+
+
+def test_an_address_with_a_line_end_is_refused_not_sent_with_forged_headers(
+    tmp_path: Path,
+) -> None:
+    config = fixed_config(tmp_path)
+    digest = replace(_digests(config)[0], subscriber="victim@example.org\nBcc: all@example.org")
+    with pytest.raises(DeliveryError, match="control characters"):
+        message_bytes(digest, config)
+
+
+def test_outbox_names_never_collide() -> None:
+    addresses = ["a+b@example.org", "a_b@example.org", "a b@example.org", "reader@example.org"]
+    names = [outbox_name(a) for a in addresses]
+    assert len(set(names)) == len(names)
+    assert outbox_name("reader@example.org") == "reader@example.org"  # readable when it can be
+    assert all("/" not in n and ".." not in n.replace("@", "") for n in names)

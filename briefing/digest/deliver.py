@@ -68,8 +68,17 @@ class DeliveryReport:
 
 def message_id(digest: Digest, domain: str) -> str:
     """Stable per subscriber and edition, so a resend is recognisably the same message."""
-    key = hashlib.sha256(f"{digest.edition_id}\0{digest.subscriber}".encode()).hexdigest()[:24]
-    return f"<briefing.{digest.edition_id}.{key}@{domain}>"
+    return f"<briefing.{digest.edition_id}.{_message_key(digest)}@{domain}>"
+
+
+def mime_boundary(digest: Digest) -> str:
+    """The multipart boundary: stable, and 35 characters whatever the edition id or the
+    sender's domain (RFC 2046 allows 70)."""
+    return f"=_briefing_{_message_key(digest)}"
+
+
+def _message_key(digest: Digest) -> str:
+    return hashlib.sha256(f"{digest.edition_id}\0{digest.subscriber}".encode()).hexdigest()[:24]
 
 
 def message_bytes(
@@ -89,6 +98,9 @@ def message_bytes(
         raise DeliveryError(
             f"{digest.subscriber!r} is not an ASCII address (SMTPUTF8 is not supported)"
         )
+    if not digest.subscriber.isprintable() or " " in digest.subscriber:
+        # A line end in the address would end the headers early and forge the rest.
+        raise DeliveryError(f"{digest.subscriber!r} has spaces or control characters")
     email = config.settings.email
     domain = email.sender.rsplit("@", 1)[1]
     headers = [
@@ -109,7 +121,7 @@ def message_bytes(
         body = _part(digest.text, "plain", eight_bit=eight_bit)
         body += "" if body.endswith("\r\n") else "\r\n"  # SMTP data ends with a line end
     else:
-        boundary = f"=_briefing_{message_id(digest, domain)[10:-1].replace('@', '_')}"
+        boundary = mime_boundary(digest)
         headers.append(("Content-Type", f'multipart/alternative; boundary="{boundary}"'))
         plain = _part(digest.text, "plain", eight_bit=eight_bit, boundary=boundary)
         rich = _part(digest.html, "html", eight_bit=eight_bit, boundary=boundary)
@@ -192,7 +204,13 @@ def write_outbox(
 
 
 def outbox_name(address: str) -> str:
-    return "".join(c if c.isalnum() or c in "@._-" else "_" for c in address)
+    """A subscriber's file name: the address itself when it is made of safe characters,
+    else its safe form and a short hash of the exact address, so that two subscribers never
+    share a file (a+b@example.org and a_b@example.org)."""
+    safe = "".join(c if c.isalnum() or c in "@._-" else "_" for c in address)
+    if safe == address:
+        return safe
+    return f"{safe}-{hashlib.sha256(address.encode()).hexdigest()[:8]}"
 
 
 def text_as_html(text: str) -> str:
