@@ -175,6 +175,8 @@ class Ingest(Strict):
     max_bytes: int = Field(default=10_000_000, ge=10_000)  # per response, after decompression
     user_agent: str = "briefing/0.1 (+https://github.com/briefing-news/briefing)"
     allow_file_urls: bool = False  # feeds on local disk (the demo, tests)
+    # Article pages at loopback/private/link-local addresses (an internal news site); off: SSRF.
+    allow_private_pages: bool = False
     teaser_words: int = Field(default=60, ge=0)  # "auto" full text below this many words
     max_retry_after_hours: float = Field(default=24, gt=0)  # a longer Retry-After is capped
     near_duplicate_threshold: float = Field(default=0.8, gt=0, le=1)  # MinHash Jaccard, per source

@@ -2,7 +2,8 @@
 
 Routes are registered per path: a document (ETag / Last-Modified / 304, optional gzip), a
 redirect, an error status with headers (Retry-After), a handler that never answers, a huge
-body. Every request is recorded with its headers, so tests can see what the client sent.
+body, a body sent as given with a Content-Encoding of the test's choice (a compression bomb).
+Every request is recorded with its headers, so tests can see what the client sent.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ class Route:
     hang: bool = False  # never answer
     stream_bytes: int = 0  # send this many bytes of filler, without Content-Length
     delay: float = 0.0  # seconds before answering (network latency)
+    encoding: str | None = None  # send `body` as is, with this Content-Encoding
 
 
 @dataclass(frozen=True)
@@ -121,6 +123,15 @@ class FeedServer:
         self.routes[path] = Route(status=status, body=b"error", headers=headers)
         return self.url(path)
 
+    def encoded(
+        self, path: str, body: bytes, encoding: str, *, status: int = 200, location: str = ""
+    ) -> str:
+        """Serve `body` (compressed by the test) as is, with `Content-Encoding: encoding`;
+        with `location`, as the body of a redirect there."""
+        headers = {"Location": location} if location else {}
+        self.routes[path] = Route(status=status, body=body, encoding=encoding, headers=headers)
+        return self.url(path)
+
     def hang(self, path: str) -> str:
         self.routes[path] = Route(hang=True)
         return self.url(path)
@@ -187,13 +198,14 @@ def _handler_for(server: FeedServer) -> type[BaseHTTPRequestHandler]:
                 self.end_headers()
                 return
             body = route.body
-            gzipped = "gzip" in headers.get("accept-encoding", "") and len(body) > 512
-            if gzipped:
-                body = gzip.compress(body)
+            encoding = route.encoding
+            accepts_gzip = "gzip" in headers.get("accept-encoding", "")
+            if encoding is None and accepts_gzip and len(body) > 512:
+                body, encoding = gzip.compress(body), "gzip"
             self.send_response(route.status)
             self.send_header("Content-Type", route.content_type)
-            if gzipped:
-                self.send_header("Content-Encoding", "gzip")
+            if encoding:
+                self.send_header("Content-Encoding", encoding)
             if route.status == 200:
                 self._validators(route)
             for name, value in route.headers.items():

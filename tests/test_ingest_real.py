@@ -169,7 +169,8 @@ def test_teaser_items_get_full_text_from_their_page_once(tmp_path: Path) -> None
 
         url = server.document("/teasers.xml", rss(group, "teasers", link_of=link, full_text=False))
         feeds = [{"name": "teasers", "url": url, "section": "news", "full_text": "auto"}]
-        config = write_config(tmp_path, feeds)
+        # The pages are on this machine (127.0.0.1): private addresses, refused by default.
+        config = write_config(tmp_path, feeds, allow_private_pages=True)
         store = Store(config.database_url)
         report = ingest(config, store, NOW)
         assert report.outcomes[0].full_texts == len(group)
@@ -224,7 +225,8 @@ def _teaser_feed(
 
     url = server.document("/teasers.xml", rss(group, "teasers", link_of=link, full_text=bodies))
     feeds = [{"name": "teasers", "url": url, "section": "news", "full_text": mode}]
-    config = write_config(tmp_path, feeds)
+    # The pages are on this machine (127.0.0.1): private addresses, refused by default.
+    config = write_config(tmp_path, feeds, allow_private_pages=True)
     return config, Store(config.database_url), link
 
 

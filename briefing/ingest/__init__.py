@@ -277,7 +277,12 @@ class _Run:
         return await self.pages[url]
 
     async def _fetch_page(self, url: str) -> str | None:
-        result = await self.fetcher.get(url)
+        result = await self.fetcher.get(url, page=True)
+        if result.refused:
+            # A page at a private address (allow_private_pages is off): the feed's text stays.
+            # Not cached: turning the setting on takes effect at the next run.
+            log.warning("page %s: %s", url, result.error)
+            return None
         text, error = None, result.error
         if error is None:
             extraction = await asyncio.to_thread(extract_article, result.content, result.url)
