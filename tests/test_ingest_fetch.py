@@ -9,11 +9,12 @@ from pathlib import Path
 import pytest
 
 from briefing.config import Feed, Ingest
+from briefing.errors import FeedError
 from briefing.ingest import ingest
 from briefing.ingest.fetch import Fetcher, FetchResult, parse_retry_after
 from briefing.ingest.filters import wanted
 from briefing.ingest.language import detect_language
-from briefing.ingest.parse import canonical_url, parse_document
+from briefing.ingest.parse import MAX_ITEM_CHARS, canonical_url, parse_document
 from briefing.store import Store
 from tests.feed_server import FeedServer, InFlight, write_config
 
@@ -360,3 +361,60 @@ def test_a_database_from_an_older_version_gains_the_new_columns(tmp_path: Path) 
     store.save_feed_state("f", url="http://e.org/", config_url="http://e.org/", last_warning="x")
     assert store.feed_state("f")["last_warning"] == "x"
     store.close()
+
+
+# ---- entity expansion and huge items -----------------------------------------------------
+
+
+def _one_item(text: str) -> bytes:
+    return (
+        '<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>t</title>'
+        "<item><title>خبر</title><link>http://example.org/a</link>"
+        f"<description>{text}</description></item></channel></rss>"
+    ).encode()
+
+
+ENTITY_FEEDS = {
+    "internal subset": '<!DOCTYPE rss [<!ENTITY a "{0}">]>',
+    "after a comment holding ]": '<!DOCTYPE rss [<!-- ] --><!ENTITY a "{0}">]>',
+    "parameter entity": '<!DOCTYPE rss [<!ENTITY % p "x"><!ENTITY a "{0}">]>',
+}
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-16"])
+@pytest.mark.parametrize("doctype", list(ENTITY_FEEDS))
+def test_a_feed_declaring_entities_is_refused_before_parsing(doctype: str, encoding: str) -> None:
+    declaration = ENTITY_FEEDS[doctype].format("x" * 1000)
+    document = (
+        f'<?xml version="1.0" encoding="{encoding}"?>{declaration}<rss version="2.0"><channel>'
+        "<title>t</title><item><title>&a;&a;&a;&a;</title><link>http://e.org/1</link>"
+        "</item></channel></rss>"
+    ).encode(encoding)
+    with pytest.raises(FeedError) as caught:
+        parse_document(document, {}, FEED, NOW)
+    assert str(caught.value).startswith(
+        "the feed declares XML entities, which feeds never need; refused to avoid entity expansion"
+    )
+
+
+def test_a_feed_with_a_public_doctype_and_no_entities_is_read() -> None:
+    document = (
+        b'<?xml version="1.0"?><!DOCTYPE rss PUBLIC "-//Netscape Communications//DTD RSS 0.91//EN"'
+        b' "http://my.netscape.com/publish/formats/rss-0.91.dtd">'
+    ) + _one_item("نص الخبر").split(b"?>", 1)[1]
+    [article] = parse_document(document, {}, FEED, NOW).articles
+    assert article.text == "نص الخبر"
+
+
+def test_an_item_longer_than_the_limit_is_cut_at_a_line_end_with_a_warning() -> None:
+    line = "سطر من نص طويل جدا يتكرر في هذا الخبر. "
+    paragraphs = [f"{n} {line * 20}" for n in range(600)]  # about 500,000 characters
+    text = "".join(f"<p>{p}</p>" for p in paragraphs)
+    parsed = parse_document(_one_item(text), {}, FEED, NOW)
+    [article] = parsed.articles
+    assert MAX_ITEM_CHARS // 2 < len(article.text) <= MAX_ITEM_CHARS
+    kept = article.text.splitlines()
+    assert kept == [p.strip() for p in paragraphs[: len(kept)]]  # whole paragraphs only
+    assert parsed.warning == (
+        f"1 item(s) longer than {MAX_ITEM_CHARS} characters were cut (first: http://example.org/a)"
+    )

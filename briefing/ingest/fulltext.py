@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import trafilatura
 
 from briefing.arabic import normalize
+from briefing.ingest.parse import MAX_ITEM_CHARS, cut_text
 from briefing.models import Article
 
 log = logging.getLogger(__name__)
@@ -54,7 +55,9 @@ def extract_article(page: str | bytes, url: str = "") -> Extraction:
     words = sum(len(line.split()) for line in lines)
     if words < _MIN_ARTICLE_WORDS:
         return Extraction("", False, f"only {words} words of main text")
-    return Extraction("\n".join(lines), True)
+    # No item is longer than MAX_ITEM_CHARS, whether its text came from the feed or the page.
+    text = cut_text("\n".join(lines), MAX_ITEM_CHARS)
+    return Extraction(text, True)
 
 
 def doubt(extracted: str, feed_text: str) -> str | None:

@@ -27,6 +27,9 @@ _TRACKING = re.compile(
     r"at_medium|at_campaign|at_[a-z_]+|xtor|__twitter_impression|_ga|ito|ns_[a-z]+|rss)$"
 )
 _BLOCK_TAGS = ("p", "div", "br", "li", "h1", "h2", "h3", "h4", "tr", "blockquote")
+# An item's title, description or text is cut to this many characters: no real article is
+# longer, and a hostile feed cannot make one item huge.
+MAX_ITEM_CHARS = 200_000
 _SPACES = re.compile(r"[ \t\u00a0]+")
 
 
@@ -99,6 +102,12 @@ def parse_document(
     """
     if not content.strip():
         raise FeedError("empty response: the server sent no content", hint="check the feed URL")
+    if declares_entities(content):
+        raise FeedError(
+            "the feed declares XML entities, which feeds never need; "
+            "refused to avoid entity expansion",
+            hint="a feed whose few bytes expand to millions of characters is an attack",
+        )
     # No sanitizing in feedparser: html_to_text keeps only text (scripts and styles dropped),
     # and sanitizing doubled the parse time.
     parsed = feedparser.parse(
@@ -117,11 +126,47 @@ def parse_document(
         )
     if not parsed.entries:
         raise FeedError("the feed has no items", hint="the feed is empty or not a feed")
-    warning = None  # logged by the run: this may run in a worker process
+    problems = []  # logged by the run as one warning: this may run in a worker process
     if parsed.bozo:
-        warning = f"feed read despite problems: {parsed.get('bozo_exception')}"
-    articles = (_entry_to_article(entry, feed, fetched_at) for entry in parsed.entries)
+        problems.append(f"feed read despite problems: {parsed.get('bozo_exception')}")
+    cut: list[str] = []  # the items cut to MAX_ITEM_CHARS
+    articles = [_entry_to_article(entry, feed, fetched_at, cut) for entry in parsed.entries]
+    if cut:
+        problems.append(
+            f"{len(cut)} item(s) longer than {MAX_ITEM_CHARS} characters were cut (first: {cut[0]})"
+        )
+    warning = "; ".join(problems) or None
     return ParsedFeed([a for a in articles if a is not None], len(parsed.entries), warning)
+
+
+def declares_entities(content: bytes) -> bool:
+    """Whether a document declares XML entities (`<!ENTITY` after `<!DOCTYPE`).
+
+    Entities can be declared only in a DOCTYPE, which comes before the root element; feeds
+    never need them, and their expansion is how a small document becomes a huge one. (Once
+    a DOCTYPE is seen, `<!ENTITY` anywhere after it counts: scanning only the internal subset
+    would have to get its quoting and comments exactly right, and a feed with a DOCTYPE and an
+    article quoting "<!ENTITY" in CDATA is not worth that risk.) UTF-16 and UTF-32 documents
+    are checked with their zero bytes dropped.
+    """
+    head = content[:4]
+    if b"\x00" in head or head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        content = content.replace(b"\x00", b"")
+    doctype = content.find(b"<!DOCTYPE")
+    return doctype >= 0 and content.find(b"<!ENTITY", doctype) >= 0
+
+
+def cut_text(text: str, limit: int = MAX_ITEM_CHARS) -> str:
+    """`text` cut to at most `limit` characters: at its last line end within the limit, else
+    its last space, else at the limit itself."""
+    if len(text) <= limit:
+        return text
+    head = text[:limit]
+    for mark in ("\n", " "):
+        end = head.rfind(mark)
+        if end > limit // 2:
+            return head[:end].rstrip()
+    return head
 
 
 def _looks_like_html(content: bytes, headers: dict[str, str]) -> bool:
@@ -131,7 +176,11 @@ def _looks_like_html(content: bytes, headers: dict[str, str]) -> bool:
     return b"<!doctype html" in head or b"<html" in head
 
 
-def _entry_to_article(entry: dict, feed: Feed, fetched_at: datetime) -> Article | None:
+def _entry_to_article(
+    entry: dict, feed: Feed, fetched_at: datetime, cut: list[str]
+) -> Article | None:
+    """The entry as an Article (None when it has no key or no text); an entry whose text had
+    to be cut to MAX_ITEM_CHARS is named in `cut`."""
     link = entry.get("link") or ""
     guid = entry.get("id") or ""
     if link and urlsplit(link).scheme.lower() not in ("http", "https"):
@@ -139,6 +188,10 @@ def _entry_to_article(entry: dict, feed: Feed, fetched_at: datetime) -> Article 
     title = html_to_text(entry.get("title") or "").replace("\n", " ")
     description = html_to_text(entry.get("summary") or "")
     body = _body(entry)
+    whole = (title, description, body)
+    title, description, body = (cut_text(part) for part in whole)
+    if (title, description, body) != whole:
+        cut.append(link or guid or title[:80])
     if not (link or guid) or not (title or description):
         return None
     published, estimated = _published(entry, fetched_at)
