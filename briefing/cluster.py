@@ -13,8 +13,10 @@ How it works, stage by stage:
 4. A second look: two articles still alone, from two sources, that are each other's best
    match merge at a lower cosine when their whole bodies agree too (two reports of one small
    event share its few names but little else).
-5. Across runs, earlier assignments are fixed groups: new articles may join them, two earlier
-   stories are never merged, and a story keeps its id.
+5. Across runs, earlier assignments are groups to start from: new articles join them or start
+   new ones, and a story keeps its id. Two earlier stories merge when they meet the same bar
+   (an event first reported by two sources before either saw the other), under the id of
+   the older one, which keeps its edition history; readers then see one story, not two.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import heapq
 import json
 import math
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -211,14 +213,13 @@ class _Centroids:
 
 class _Groups:
     """The groups being merged: union-find over articles, with each group's summed vector,
-    its size, its candidate neighbours, and whether it holds an earlier run's story."""
+    its size and its candidate neighbours."""
 
     def __init__(self, vectors: sparse.csr_matrix, edges: Mapping[tuple[int, int], float]) -> None:
         n = vectors.shape[0]
         self.parent = list(range(n))
         self.version = [0] * n  # bumped on every merge: older heap entries are stale
         self.size = [1] * n
-        self.fixed = [False] * n
         self.neighbours: list[set[int]] = [set() for _ in range(n)]
         for i, j in edges:
             self.neighbours[i].add(j)
@@ -236,7 +237,6 @@ class _Groups:
         self.parent[b] = a
         self.version[a] += 1
         self.size[a] += self.size[b]
-        self.fixed[a] = self.fixed[a] or self.fixed[b]
         self.centroids.add(a, b)
         self.neighbours[a] |= self.neighbours[b]
         self.neighbours[b] = set()
@@ -253,7 +253,6 @@ def centroid_linkage(
     edges: Mapping[tuple[int, int], float],
     threshold: float,
     groups: Sequence[Sequence[int]] = (),
-    frozen: Iterable[int] = (),
     pair_threshold: float | None = None,
     agree: Callable[[list[tuple[int, int]]], list[bool]] | None = None,
 ) -> list[int]:
@@ -261,12 +260,10 @@ def centroid_linkage(
     while that cosine is >= threshold; then pair lone items at `pair_threshold` where
     `agree` says so (see `_pair_lone_items`; None or >= threshold: no second look).
 
-    Only groups linked by a candidate edge are compared. `groups` start merged; two groups
-    holding items of `frozen` are never merged (earlier runs' stories keep apart).
+    Only groups linked by a candidate edge are compared. `groups` (earlier runs' stories)
+    start merged, and merge further like any group.
     """
     state = _Groups(vectors, edges)
-    for i in frozen:
-        state.fixed[i] = True
     for group in groups:
         for other in group[1:]:
             a, b = state.root(group[0]), state.root(other)
@@ -285,7 +282,7 @@ def _merge_above(state: _Groups, edges: Mapping[tuple[int, int], float], thresho
     def push(a: int, b: int, similarity: float | None = None) -> None:
         if similarity is None:
             similarity = state.centroids.cosine(a, b)
-        if similarity >= threshold and not (state.fixed[a] and state.fixed[b]):
+        if similarity >= threshold:
             heapq.heappush(heap, (-similarity, a, b, state.version[a], state.version[b]))
 
     parent, version = state.parent, state.version
@@ -337,8 +334,7 @@ def _pair_lone_items(
         if partner < a or similarity < pair_threshold:  # each pair once; -1: no neighbour
             continue
         mutual = partner in best and best[partner][0] == a
-        both_earlier = state.fixed[a] and state.fixed[partner]  # two stories: never merged
-        if mutual and not both_earlier:
+        if mutual:
             pairs.append((a, partner))
     for (a, partner), agreed in zip(pairs, agree(pairs), strict=True):
         if agreed:
@@ -366,7 +362,6 @@ def link(
     settings: Cluster,
     threshold: float | None = None,
     groups: Sequence[Sequence[int]] = (),
-    frozen: Iterable[int] = (),
     pair_threshold: float | None = None,
     pair_body: float | None = None,
 ) -> list[int]:
@@ -391,7 +386,6 @@ def link(
         prepared.edges,
         threshold,
         groups,
-        frozen,
         pair_threshold,
         second_look_agrees,
     )
@@ -436,10 +430,13 @@ def assign_stories(
     if not unique:
         return {}
     prepared = prepare(unique, settings)
-    labels = link(prepared, settings, None, groups, frozen=[g[0] for g in groups])
+    labels = link(prepared, settings, None, groups)
     story_of_root: dict[int, str] = {}
+    first_of: dict[str, tuple] = {}
     for story, group in by_story.items():
-        story_of_root[labels[group[0]]] = story
+        first_of[story] = min((unique[i].published, unique[i].id) for i in group)
+    for story, group in sorted(by_story.items(), key=lambda item: first_of[item[0]], reverse=True):
+        story_of_root[labels[group[0]]] = story  # the oldest story's id wins a merge
     earliest: dict[int, Article] = {}
     for article, label in zip(unique, labels, strict=True):
         first = earliest.get(label)

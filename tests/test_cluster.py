@@ -96,11 +96,38 @@ def test_story_growing_across_runs_keeps_its_id() -> None:
     assert second["a1"] == first["a1"] and second["c1"] == first["c1"]
 
 
-def test_earlier_stories_are_never_merged_with_each_other() -> None:
-    # Two earlier runs put the two tariff reports apart; a later run keeps them apart.
-    previous = {"a1": "story-x", "b1": "story-y"}
-    stories = assign_stories([TARIFFS_A, TARIFFS_B], previous, Cluster())
-    assert stories == previous
+def test_two_earlier_stories_that_are_one_merge_under_the_older_id() -> None:
+    # Earlier runs put the two tariff reports apart (each came before the other was seen
+    # whole); once both are known they are one story, under the id of the one told first.
+    previous = {"a1": "story-x", "b1": "story-y", "c1": "story-z"}
+    stories = assign_stories([TARIFFS_A, TARIFFS_B, EARTHQUAKE], previous, Cluster())
+    assert stories == {"a1": "story-x", "b1": "story-x", "c1": "story-z"}
+    # Two earlier stories about different events stay apart.
+    previous = {"d1": "story-m", "d2": "story-t"}
+    assert assign_stories([MATCH, TRANSFER], previous, Cluster()) == previous
+
+
+@requires_shared_data
+def test_quality_gate_online_twice_a_day_on_dev_labels() -> None:
+    """What readers get: the April window replayed in runs 12 hours apart, each run seeing
+    the last 48 hours and the stories of the runs before, scored on the dev labels."""
+    assert SHARED_DATA is not None
+    articles, gold_of = ev.load_dev_labels(SHARED_DATA)
+    window = ev.load_window(SHARED_DATA / ev.APRIL_WINDOW)
+    last = max(a.published for a in articles)
+    stored: dict[str, str] = {}
+    now = window[0].published + timedelta(hours=12)
+    while True:
+        seen = [a for a in window if now - timedelta(hours=48) <= a.published <= now]
+        stored.update(
+            assign_stories(seen, {a.id: stored[a.id] for a in seen if a.id in stored}, Cluster())
+        )
+        if now > last:
+            break
+        now += timedelta(hours=12)
+    scores = ev.score([stored[a.id] for a in articles], [gold_of[a.id] for a in articles])
+    assert scores.bcubed_f1 >= FLOOR_ONLINE_BCUBED_F1
+    assert scores.pairwise_f1 >= FLOOR_ONLINE_PAIRWISE_F1
 
 
 def test_articles_outside_the_window_do_not_join() -> None:
@@ -180,6 +207,10 @@ def test_scores_on_a_known_case() -> None:
 FLOOR_BCUBED_F1 = 0.94  # measured 0.9453
 FLOOR_BCUBED_PRECISION = 0.968  # measured 0.9734, as without the second look
 FLOOR_PAIRWISE_F1 = 0.857  # measured 0.8624
+# Online, runs 12 hours apart: measured 0.9464 and 0.8606 (runs 6 and 24 hours apart: 0.9486
+# / 0.8659 and 0.9440 / 0.8351); 0.9454 / 0.7974 while earlier stories could never merge.
+FLOOR_ONLINE_BCUBED_F1 = 0.94
+FLOOR_ONLINE_PAIRWISE_F1 = 0.85
 
 
 @pytest.mark.shared_data

@@ -82,14 +82,21 @@ def test_disagreeing_bodies_block_the_pair() -> None:
     assert asked == [(0, 1)]  # only mutual lone pairs above the pair threshold are asked
 
 
-def test_two_earlier_lone_stories_are_not_paired() -> None:
-    labels = centroid_linkage(
-        VECTORS, EDGES, 0.3, groups=[[0], [1]], frozen=[0, 1], pair_threshold=0.2
-    )
-    assert labels[0] != labels[1]
-    # One earlier lone story and one new article may pair, as a new article may join a story.
-    labels = centroid_linkage(VECTORS, EDGES, 0.3, groups=[[0]], frozen=[0], pair_threshold=0.2)
+def test_earlier_lone_stories_pair_like_new_articles() -> None:
+    # Two earlier lone stories that are each other's best match and agree are one story;
+    # so are an earlier lone story and a new article.
+    labels = centroid_linkage(VECTORS, EDGES, 0.3, groups=[[0], [1]], pair_threshold=0.2)
     assert labels[0] == labels[1]
+    labels = centroid_linkage(VECTORS, EDGES, 0.3, groups=[[0]], pair_threshold=0.2)
+    assert labels[0] == labels[1]
+
+    def never(pairs: list[tuple[int, int]]) -> list[bool]:
+        return [False] * len(pairs)
+
+    labels = centroid_linkage(
+        VECTORS, EDGES, 0.3, groups=[[0], [1]], pair_threshold=0.2, agree=never
+    )
+    assert labels[0] != labels[1]  # their bodies disagree: still two
 
 
 def news(id: str, title: str, text: str) -> Article:

@@ -43,6 +43,19 @@ def test_articles_are_stored_once_and_come_back_timezone_aware(store: Store) -> 
     assert first.published == now and first.published.tzinfo is not None
 
 
+def test_stories_are_recounted_when_articles_join_or_leave_them(store: Store) -> None:
+    now = datetime(2026, 11, 29, 3, 0, tzinfo=UTC)
+    store.add_articles([_article(n, now) for n in range(3)], fetched_at=now)
+    store.assign_stories({"a0": "x", "a1": "y"}, now)
+    store.assign_stories({"a2": "x"}, now + timedelta(hours=1))  # x grows
+    store.assign_stories({"a1": "x"}, now + timedelta(hours=2))  # y merges into x
+    with store.engine.connect() as conn:
+        rows = conn.exec_driver_sql("SELECT id, article_count, updated_at FROM stories")
+        stories = {r[0]: (r[1], r[2]) for r in rows}
+    assert {k: v[0] for k, v in stories.items()} == {"x": 3, "y": 0}
+    assert str(stories["x"][1]).startswith("2026-11-29 05:00")
+
+
 def test_retention_prunes_only_what_is_older_than_the_cutoff(store: Store) -> None:
     now = datetime(2026, 11, 29, tzinfo=UTC)
     store.add_articles([_article(1, now - timedelta(days=40)), _article(2, now)], fetched_at=now)
