@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -13,6 +14,7 @@ from briefing.config import Abstractive
 from briefing.models import Article, KeySentence, Story
 from briefing.store import Store
 from briefing.summarize.guard import check_summary
+from tests.shared_data import SHARED_DATA, requires_shared_data
 
 SOURCES = [
     "أعلنت وزارة الصحة السعودية اليوم افتتاح 3 مستشفيات جديدة في الرياض بتكلفة 1,200 مليون ريال.",
@@ -48,6 +50,120 @@ def test_loops_are_rejected() -> None:
     looping = "افتتحت وزارة الصحة مستشفيات جديدة في الرياض افتتحت وزارة الصحة مستشفيات جديدة"
     assert "repeats itself" in check_summary(looping, SOURCES)
     assert "repeats itself" not in (check_summary(FAITHFUL, SOURCES) or "")
+
+
+# ---- numbers: compared by value, a decimal comma is a decimal point -------------------------
+
+APRIL = "ant_multisource/feed_window_2018-04-01_07.jsonl"
+
+
+def april_sources(docno: str) -> list[str]:
+    """Title, abstract and text of one real article of the April week (skip when absent)."""
+    path = SHARED_DATA / APRIL if SHARED_DATA else None
+    if path is None or not path.is_file():
+        pytest.skip(f"real data not found: {APRIL} under ../shared/data")
+    with path.open(encoding="utf-8") as lines:
+        for line in lines:
+            if docno in line and (row := json.loads(line))["docno"] == docno:
+                return [row["title"], row["abstract"] or "", row["text"]]
+    raise LookupError(f"{docno} is not in {path}")
+
+
+def rejected_number(summary: str, sources: list[str]) -> str | None:
+    reason = check_summary(summary, sources)
+    prefix = "number not in the sources: "
+    if reason is not None:
+        assert reason.startswith(prefix), reason
+        return reason.removeprefix(prefix)
+    return None
+
+
+@requires_shared_data
+def test_a_decimal_comma_in_a_real_article_is_a_decimal_point() -> None:
+    # AL-internationalNews-760: "بدفع 218,5 مليون دولار تعويضات" is 218.5 million, not 2185.
+    sources = april_sources("AL-internationalNews-760-20180403")
+    said = "أمرت محكمة في نيويورك السلطة الفلسطينية بدفع {} مليون دولار تعويضات"
+    assert rejected_number(said.format("218.5"), sources) is None
+    assert rejected_number(said.format("٢١٨٫٥"), sources) is None
+    assert rejected_number(said.format("218,5"), sources) is None
+    assert rejected_number(said.format("2185"), sources) == "2185", "ten times too big"
+    # AL-economy-359: "إلى 51,5% في مارس".
+    sources = april_sources("AL-economy-359-20180401")
+    said = "ارتفع مؤشر مديري المشتريات في الصين إلى {} في مارس"
+    assert rejected_number(said.format("51.5%"), sources) is None
+    assert rejected_number(said.format("515%"), sources) == "515"
+
+
+def test_decimal_commas_and_points_are_compared_by_value() -> None:
+    sources = ["نما الاقتصاد 12,1 في المئة وبلغت نسبة البطالة ١٢٫٥٪ ووصل التضخم إلى 3.50 في المئة"]
+    said = "قال التقرير إن الرقم بلغ {} في المئة هذا العام"
+    for same in ("12.1", "12,1", "١٢٫١", "12.5", "12,5", "١٢٫٥٪", "3.5", "3,5", "3.500"):
+        assert rejected_number(said.format(same), sources) is None, same
+    for other in ("121", "125", "350", "35", "12"):
+        assert rejected_number(said.format(other), sources) == other
+    # No number at all (a version): matched as written.
+    sources = ["أطلقت الشركة النظام 10.2.1 لهواتفها"]
+    assert rejected_number("أطلقت الشركة النظام 10.2.1 لهواتفها الجديدة", sources) is None
+    assert rejected_number("أطلقت الشركة النظام 10.21 لهواتفها الجديدة", sources) == "10.21"
+
+
+def test_thousands_separators_by_value() -> None:
+    # Commas (Latin or Arabic ٬) before groups of three, dots in "1.234.567", and the Arabic
+    # comma in "96،000" (AL-sport-1100 writes its rent that way).
+    sources = ["نزح ١٬٢٠٠ شخص، ووصل العدد إلى 1.234.567 نسمة، وبلغ الإيجار 96،000 يورو"]
+    said = "قال المسؤولون إن العدد بلغ {} في المدينة هذا العام"
+    for same in ("1200", "1,200", "١٢٠٠", "١٬٢٠٠", "1234567", "1,234,567", "96000", "96,000"):
+        assert rejected_number(said.format(same), sources) is None, same
+    for other in ("120", "12000", "123456", "9600"):
+        assert rejected_number(said.format(other), sources) == other
+
+
+def test_an_ambiguous_source_number_allows_both_readings() -> None:
+    # "1,200" is 1200, or 1.2 in a text that writes decimals with a comma: both may pass.
+    sources = ["بلغت قيمة الصفقة 1,200 مليار دولار"]
+    said = "بلغت قيمة الصفقة {} مليار دولار بحسب المصادر"
+    for reading in ("1200", "1.2", "1,200", "1,2"):
+        assert rejected_number(said.format(reading), sources) is None, reading
+    assert rejected_number(said.format("12"), sources) == "12"
+
+
+def test_one_dot_and_three_digits_is_a_decimal() -> None:
+    # Decided: "1.283 تريليون" is 1.283 (8 of the 9 such numbers in the April week are
+    # decimals), so a summary that drops the dot is refused. The price: AL-sport-1100's
+    # "16.000 يورو" (16,000) cannot be written 16000 in a summary (a false reject).
+    sources = ["ارتفع الدين العام إلى 1.283 تريليون ريال"]
+    said = "قالت الوزارة إن الدين العام بلغ {} تريليون ريال"
+    assert rejected_number(said.format("1.283"), sources) is None
+    assert rejected_number(said.format("1283"), sources) == "1283"
+    assert rejected_number(said.format("1,283"), sources) == "1,283", "a reader reads 1283"
+    sources = ["دفع ما قيمته 16.000 يورو"]
+    assert rejected_number("ينص العقد على دفع 16 يورو كتأمين", sources) is None
+    assert rejected_number("ينص العقد على دفع 16000 يورو كتأمين", sources) == "16000"
+
+
+# ---- loops -------------------------------------------------------------------------------------
+
+
+@requires_shared_data
+def test_real_leads_that_repeat_a_phrase_pass() -> None:
+    # AL-economy-358: its first two sentences both say "بقيمة 10 مليارات دولار".
+    sources = april_sources("AL-economy-358-20180401")
+    lead = sources[2].split("\n")[0] + " " + sources[2].split("\n")[1]
+    assert lead.count("بقيمة 10 مليارات دولار") == 2
+    assert check_summary(lead, sources) is None
+    score = ["فاز جون إيسنر على الألماني ألكسندر زفيريف 6-7 و6-4 و6-4 في بطولة ميامي للتنس"]
+    assert check_summary(score[0], score) is None, "a tennis score is no loop"
+
+
+def test_a_phrase_that_comes_straight_back_is_a_loop() -> None:
+    sources = ["قال الرئيس إن الحكومة ستفتتح مستشفيات جديدة في الرياض"]
+    for looping in (
+        "الرئيس قال إن الرئيس قال إن الحكومة ستفتتح مستشفيات جديدة",
+        "قال الرئيس إن الحكومة ستفتتح مستشفيات الرئيس إن الحكومة ستفتتح مستشفيات",
+        "الحكومة ستفتتح مستشفيات في الرياض والحكومة ستفتتح مستشفيات في الرياض والحكومة ستفتتح",
+    ):
+        reason = check_summary(looping, sources)
+        assert reason is not None and reason.startswith("repeats itself"), looping
 
 
 def test_non_arabic_and_bad_lengths_are_rejected() -> None:
