@@ -27,7 +27,8 @@ from pydantic import (
 from briefing.errors import ConfigError
 from briefing.yamlsource import YamlSource, read_yaml
 
-_EMAIL = re.compile(r"^[^@\s<>()\[\],;:\"]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}$")
+# Matched whole (fullmatch): "$" would also accept a line end after the address.
+_EMAIL = re.compile(r"[^@\s<>()\[\],;:\"]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 
 
@@ -38,7 +39,7 @@ class Strict(BaseModel):
 
 
 def _check_email(value: str) -> str:
-    if not _EMAIL.match(value):
+    if not _EMAIL.fullmatch(value):
         raise ValueError(f"{value!r} is not an email address (expected name@example.com)")
     return value
 
@@ -191,7 +192,7 @@ class Ingest(Strict):
 class Cluster(Strict):
     """Story clustering (see docs/clustering.md); defaults chosen by cross-validation."""
 
-    window_hours: int = Field(default=48, ge=1, le=24 * 14)  # farther apart: never one story
+    window_hours: int = Field(default=48, ge=1, le=24 * 14)  # farther apart: never compared
     threshold: float = Field(default=0.3, gt=0, lt=1)  # centroid cosine a merge must reach
     # Two articles still alone, each the other's best match, merge at this lower cosine
     # (at or above `threshold`: no second look) when their whole bodies' cosine reaches

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -390,3 +391,12 @@ def test_named_files_are_read_relative_to_briefing_yaml(
     (tmp_path / "extra-rules.yaml").write_text("share:\n  - ^شارك\n", encoding="utf-8")
     config = load_config(path)
     assert config.settings.smtp.ca_file == str(tmp_path / "relay-ca.pem")
+
+
+@pytest.mark.parametrize("address", ["victim@example.org\n", "victim@example.org\nBcc: x@y.org"])
+def test_an_address_with_a_line_end_is_not_an_email(demo_dir: Path, address: str) -> None:
+    path = demo_dir / "subscribers.yaml"
+    path.write_text(f"subscribers:\n  - email: {json.dumps(address)}\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as error:
+        load_config(demo_dir / "briefing.yaml")
+    assert any("is not an email address" in p for p in error.value.problems)
