@@ -5,7 +5,10 @@ Nothing is downloaded: HF_HUB_OFFLINE=1 and the model is a folder built in tests
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import os
+import shutil
 import sys
 import time
 from collections.abc import Iterator, Sequence
@@ -20,6 +23,7 @@ from briefing.models import Article, KeySentence, Story
 from briefing.store import Store
 from briefing.summarize.abstractive import (
     AbstractiveSummarizer,
+    cache_identity,
     load_or_warn,
     models_fetch,
     models_info,
@@ -171,6 +175,50 @@ def test_cache_key_follows_content_model_and_settings(settings: Abstractive) -> 
     assert key != summary_cache_key(health, keys, settings.model_copy(update={"model": "x/y"}))
     # Speed settings do not change the text: same key.
     assert key == summary_cache_key(health, keys, settings.model_copy(update={"batch_size": 16}))
+
+
+def test_cache_key_follows_the_model_files(settings: Abstractive, tmp_path: Path) -> None:
+    # New weights saved at the same path must not keep serving the old weights' summaries.
+    folder = tmp_path / "model"
+    shutil.copytree(tiny_model_dir(), folder)
+    ours = settings.model_copy(update={"model": str(folder)})
+    health, keys = day_stories()[0]
+    key = summary_cache_key(health, keys, ours)
+    assert key == summary_cache_key(health, keys, ours), "same files, same key"
+    weights = folder / "model.safetensors"
+    stat = weights.stat()
+    os.utime(weights, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
+    touched = summary_cache_key(health, keys, ours)
+    assert touched != key, "weights rewritten (touched) at the same path"
+    config = folder / "config.json"
+    mtime = config.stat().st_mtime_ns
+    config.write_text(config.read_text().replace('"d_ff": 64', '"d_ff": 65', 1))  # same size
+    os.utime(config, ns=(mtime, mtime))
+    assert summary_cache_key(health, keys, ours) != touched, "config.json read, not only stat"
+
+
+def test_cache_key_follows_device_precision_quantization_and_guard(
+    settings: Abstractive, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    health, keys = day_stories()[0]
+    cpu = summary_cache_key(health, keys, settings)
+    int8 = summary_cache_key(health, keys, settings.model_copy(update={"quantize": True}))
+    assert int8 != cpu
+    auto = settings.model_copy(update={"device": "auto"})
+    assert summary_cache_key(health, keys, auto) == cpu, "no GPU here: auto is the CPU"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *args, **kwargs: True)
+    gpu = cache_identity(auto)
+    assert (gpu["device"], gpu["dtype"], gpu["quantization"]) == ("cuda", "bfloat16", "none")
+    assert summary_cache_key(health, keys, auto) not in (cpu, int8), "the same settings on a GPU"
+    # On a GPU, quantize changes nothing the model writes: same key.
+    quantized = auto.model_copy(update={"quantize": True})
+    assert summary_cache_key(health, keys, quantized) == summary_cache_key(health, keys, auto)
+    # The guard's source is in the key: a guard change invalidates its cached verdicts.
+    from briefing.summarize import guard
+
+    source = Path(guard.__file__).read_bytes()
+    assert cache_identity(settings)["guard"] == hashlib.sha256(source).hexdigest()[:16]
 
 
 def test_generation_failure_falls_back_and_is_not_cached(

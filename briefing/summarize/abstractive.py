@@ -21,7 +21,7 @@ import logging
 import os
 import warnings
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +29,7 @@ from briefing.config import Abstractive
 from briefing.errors import ModelUnavailableError
 from briefing.models import KeySentence, Story, Summary
 from briefing.store import Store
+from briefing.summarize import guard
 from briefing.summarize.guard import check_summary
 
 log = logging.getLogger(__name__)
@@ -57,10 +58,10 @@ LICENCES = {
     ),
 }
 # The settings that change what the model writes or what the guard accepts: part of the
-# cache key. Batch size, device and threads change speed, not text.
+# cache key, with the model's files, the device, precision and quantization it runs with,
+# and the guard's source (cache_identity). Batch size and threads change speed, not text.
 _OUTPUT_SETTINGS = {
     "model",
-    "quantize",
     "num_beams",
     "no_repeat_ngram_size",
     "max_input_tokens",
@@ -70,7 +71,22 @@ _OUTPUT_SETTINGS = {
     "max_words",
     "min_arabic_share",
 }
-_CACHE_VERSION = 1
+# Bump for a change outside guard.py that changes the summaries or the verdicts (the
+# normalizer the guard uses, the input built for the model); guard.py is hashed already.
+_CACHE_VERSION = 2
+# A JSON file this small is hashed whole (config.json, generation_config.json, tokenizer
+# settings); bigger files (weights, tokenizer.json) by name, size and modification time.
+_HASHED_FILE_BYTES = 1_000_000
+
+
+def _source_hash(module: Any) -> str:
+    try:
+        return hashlib.sha256(Path(module.__file__).read_bytes()).hexdigest()[:16]
+    except (OSError, TypeError):  # no source file (a frozen build): never matches a cache
+        return "unknown"
+
+
+_GUARD_HASH = _source_hash(guard)
 
 
 class AbstractiveSummarizer:
@@ -290,8 +306,9 @@ def summarize_stories(
         return summaries, dict(counts)
     results: list[Summary | None] = [None] * len(items)
     pending: list[tuple[int, str]] = []
+    identity = cache_identity(settings, summarizer.device if summarizer else None)
     for index, (story, keys) in enumerate(items):
-        key = summary_cache_key(story, keys, settings)
+        key = summary_cache_key(story, keys, settings, identity)
         cached = store.cached_summary(key)
         if cached is not None:
             counts["cached"] += 1
@@ -411,8 +428,15 @@ def story_sources(story: Story) -> list[str]:
     return [part for a in story.articles for part in (a.title, a.description, a.text) if part]
 
 
-def summary_cache_key(story: Story, keys: Sequence[KeySentence], settings: Abstractive) -> str:
-    """Same story text, same key sentences, same model and output settings: same summary."""
+def summary_cache_key(
+    story: Story,
+    keys: Sequence[KeySentence],
+    settings: Abstractive,
+    identity: Mapping[str, str] | None = None,
+) -> str:
+    """Same story text, same key sentences, same model files, device, precision, output
+    settings and guard: same summary. `identity` is cache_identity(settings), computed once
+    per run by the stage (here when not given)."""
     articles = sorted(
         (a.id, hashlib.sha256(f"{a.title}\n{a.description}\n{a.text}".encode()).hexdigest())
         for a in story.articles
@@ -420,12 +444,73 @@ def summary_cache_key(story: Story, keys: Sequence[KeySentence], settings: Abstr
     payload = {
         "version": _CACHE_VERSION,
         "settings": settings.model_dump(include=_OUTPUT_SETTINGS),
+        "runtime": dict(identity if identity is not None else cache_identity(settings)),
         "headline": story.headline,
         "sentences": [k.text for k in keys],
         "articles": articles,
     }
     encoded = json.dumps(payload, ensure_ascii=False, sort_keys=True).encode()
     return hashlib.sha256(encoded).hexdigest()
+
+
+def cache_identity(settings: Abstractive, device: str | None = None) -> dict[str, str]:
+    """What besides the settings decides a summary and its verdict, for the cache key.
+
+    The model's files (model_fingerprint of the folder it resolves to, and for a hub id the
+    snapshot's commit), the device (`device`, else the one `settings.device` picks here),
+    the precision and quantization the model runs with there, and a hash of guard.py's
+    source. Reads local files only; a model that cannot be found is "unavailable", which
+    matches no summary cached while it was there.
+    """
+    try:
+        folder = resolve_model(settings.model)
+    except ModelUnavailableError:
+        files, revision = "unavailable", ""
+    else:
+        files = model_fingerprint(folder)
+        revision = "" if is_local_path(settings.model) else folder.name  # snapshots/<commit>
+    torch = _torch_or_none()
+    if device is None:
+        if settings.device == "cpu" or torch is None:
+            device = "cpu" if settings.device == "cpu" else "unknown"
+        else:  # pick_device without its warning: loading says it once
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+    dtype = "unknown" if torch is None or device == "unknown" else str(_dtype(device))
+    return {
+        "files": files,
+        "revision": revision,
+        "device": device,
+        "dtype": dtype.removeprefix("torch."),
+        "quantization": "int8-dynamic" if device == "cpu" and settings.quantize else "none",
+        "guard": _GUARD_HASH,
+    }
+
+
+def _torch_or_none() -> Any:
+    try:
+        import torch
+    except ImportError:
+        return None
+    return torch
+
+
+def model_fingerprint(folder: Path) -> str:
+    """Identifies the model files in `folder` without reading the weights: every file's
+    path, size and modification time, and the whole content of its small JSON files.
+    New weights saved over the old ones, even at the same path, change it."""
+    digest = hashlib.sha256()
+    files = sorted(
+        (path.relative_to(folder).as_posix(), path)
+        for path in folder.rglob("*")
+        if path.is_file()
+        and not any(part.startswith(".") for part in path.relative_to(folder).parts)
+    )
+    for name, path in files:
+        stat = path.stat()  # a hub snapshot's symlinks: their blobs
+        digest.update(f"{name}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+        if path.suffix == ".json" and stat.st_size <= _HASHED_FILE_BYTES:
+            digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
 
 
 # ---- loading, devices, `briefing models` ------------------------------------------------
