@@ -191,7 +191,7 @@ def test_story_merges_what_several_sources_said_and_names_them_all() -> None:
     assert len({s.text for s in key}) == 3
 
 
-def test_story_shows_the_best_formed_copy_and_reads_in_publication_order() -> None:
+def test_story_shows_the_best_formed_copy_and_reads_leads_first() -> None:
     shared = "أعلنت وزارة الصحة اليوم افتتاح مستشفى جديد في العاصمة بسعة خمسمئة سرير."
     cut = shared.removesuffix(" سرير.")  # the earliest feed cut the sentence short
     story = Story(
@@ -208,9 +208,33 @@ def test_story_shows_the_best_formed_copy_and_reads_in_publication_order() -> No
     assert lead.sources == ("وكالة أ", "وكالة ب")  # the earliest source first
     articles = {a.id: a for a in story.articles}
     order = [
-        (articles[k.article_id].published, articles[k.article_id].text.index(k.text)) for k in key
+        (
+            split_sentences(articles[k.article_id].text).index(k.text),
+            articles[k.article_id].published,
+        )
+        for k in key
     ]
     assert order == sorted(order)
+
+
+def test_a_sentence_that_goes_on_never_comes_before_another_sources_opening() -> None:
+    # The earlier report's second sentence ("وأضاف ...") must not open the key sentences
+    # ahead of the later report's lead.
+    earlier = (
+        "قال وزير الدفاع الأمريكي إن بلاده ستواصل دعم حلفائها في المنطقة خلال العام المقبل.\n"
+        "وأضاف الوزير أن طريقا وعرا ينتظر المفاوضات بين الأطراف المتنازعة في الأشهر المقبلة."
+    )
+    later = "وصل وزير الدفاع الأمريكي إلى سنغافورة للمشاركة في منتدى أمني يجمع وزراء من آسيا."
+    story = Story(
+        id="s1",
+        section="news",
+        articles=(
+            _article(1, "وكالة أ", earlier, 0, title="وزير الدفاع الأمريكي في سنغافورة"),
+            _article(2, "وكالة ب", later, 30, title="وزير الدفاع الأمريكي في سنغافورة"),
+        ),
+    )
+    texts = [k.text for k in summarize_story(story, sentences=3)]
+    assert texts.index(later) < texts.index(earlier.splitlines()[1])
 
 
 def test_another_sources_retelling_is_not_taken_but_credited() -> None:

@@ -153,8 +153,9 @@ def summarize_story(
     """Key sentences of a story across all its articles, near-duplicates merged.
 
     Each KeySentence names the article its text was taken from and every source that
-    carried the same sentence or retold it. The result reads in publication order (earliest article
-    first, then position inside the article).
+    carried the same sentence or retold it. The result reads leads first: by position inside
+    its article (a story's opening sentences before the ones that go on, "وأضاف ..."), then
+    by publication (earliest article first).
     """
     articles = sorted(story.articles, key=lambda a: (a.published, a.id))[:MAX_STORY_SENTENCES]
     # The leading sentences of each article (where news is told), so that a huge story keeps
@@ -179,7 +180,7 @@ def summarize_story(
         support=support,
         graph=graph.subset(representatives),
     )
-    chosen.sort(key=lambda i: (merged[i].article, merged[i].index))
+    chosen.sort(key=lambda i: (merged[i].index, merged[i].article))
     source_order = {name: rank for rank, name in enumerate(story.sources)}
     result = []
     for i in chosen:
