@@ -36,6 +36,17 @@ _ALNUM = re.compile(r"[^\W_]")
 # Tashkeel is not \w: "مكعّب" must not look like a lone "ب".
 _LONE_LETTER_BEFORE = re.compile(r"(?:^|[^\w\u064b-\u0652\u0670])[^\W\d_][\u064b-\u0652\u0670]*$")
 _LONE_LETTER_AFTER = re.compile(r"[^\W\d_][\u064b-\u0652\u0670]*(?![\w\u064b-\u0652\u0670])")
+# Latin letters as Arabic news spells them out in acronyms (إيه.بي.سي, إف.بي.آي, سي.إن.إن).
+# Not the ones that are also common words on their own (في, أو, ال).
+_LATIN_LETTER_NAMES = frozenset(
+    {
+        *("إيه", "ايه", "أيه", "بي", "سي", "دي", "إي", "اي", "إف", "اف", "جي", "إتش", "اتش"),
+        *("آي", "جيه", "كيه", "كي", "إل", "إم", "ام", "إن", "ان", "كيو", "آر", "ار", "إس"),
+        *("اس", "تي", "يو", "دبليو", "إكس", "اكس", "واي", "زد"),
+    }
+)
+_WORD_BEFORE = re.compile(r"(?<![^\W\d_])[^\W\d_]+$")
+_WORD_AFTER = re.compile(r"[^\W\d_]+(?![^\W\d_])")
 # How far back an abbreviation is looked for (the last two words).
 _ABBREVIATION_TAIL = 60
 
@@ -224,12 +235,13 @@ def _is_boundary(line: str, begin: int, end: int, protected: list[tuple[int, int
 
 
 def _joins_single_letters(line: str, stop: int) -> bool:
-    """Whether the full stop at `stop` joins single letters into one abbreviation: any two
+    """Whether the full stop at `stop` joins letters into one abbreviation: single letters
     written together ("2000 ق.م", "ص.ب", "م.ع."; "50 م.في" is a sentence end with its space
-    missing), or a listed one written with a space ("2550 ق. م")."""
+    missing), a listed one written with a space ("2550 ق. م"), or Latin letters spelled out
+    in Arabic ("إيه.بي.سي", "سي.إن.إن")."""
     before = _LONE_LETTER_BEFORE.search(line, max(0, stop - 12), stop)
     if before is None:
-        return False
+        return _spells_latin_letters(line, stop)
     if _LONE_LETTER_AFTER.match(line, stop + 1):
         return True
     after = _LONE_LETTER_AFTER.match(line, stop + 2) if line[stop + 1 : stop + 2] == " " else None
@@ -237,6 +249,19 @@ def _joins_single_letters(line: str, stop: int) -> bool:
         return False
     first = next(c for c in before.group() if c.isalpha())
     return f"{first}.{after.group()[0]}" in _ABBREVIATIONS
+
+
+def _spells_latin_letters(line: str, stop: int) -> bool:
+    """Whether the words on both sides of the full stop at `stop`, with no space between,
+    are names of Latin letters written in Arabic (an acronym: إيه.بي.سي is ABC)."""
+    before = _WORD_BEFORE.search(line, max(0, stop - 6), stop)
+    after = _WORD_AFTER.match(line, stop + 1)
+    return (
+        before is not None
+        and after is not None
+        and before.group() in _LATIN_LETTER_NAMES
+        and after.group() in _LATIN_LETTER_NAMES
+    )
 
 
 def _inside_quote(begin: int, end: int, protected: list[tuple[int, int]]) -> bool:
