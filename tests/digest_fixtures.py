@@ -6,6 +6,7 @@ percentage, so that right-to-left layout and bidi isolation have something to ge
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -105,6 +106,29 @@ def fixed_edition() -> Edition:
         created=BUILT,
         stories=(summit, rates, markets, cup, fair),
     )
+
+
+def latin_led() -> EditionStory:
+    """A story whose Arabic text opens with Latin: a headline that starts with a name, key
+    sentences that start with an agency's credit, and one key sentence all in English. The
+    first strong character of each is Latin, so dir="auto" would lay them out left to right."""
+    return _story(
+        "protests",
+        "politics",
+        [("CNN", "Omar Razzaz يكلَّف بتشكيل حكومة أردنية جديدة بعد الاحتجاجات")],
+        [
+            "(CNN)-- تجددت الاحتجاجات مساء الاثنين في العاصمة الأردنية عمان في محيط المقر "
+            "الحكومي ومدن أخرى، وحاول آلاف المحتجين الوصول إلى منطقة الدوار الرابع وسط "
+            "تعزيزات أمنية كثيفة.",
+            "Protesters gathered again near the Prime Ministry in Amman on Monday evening.",
+        ],
+        abstract="AFP: المحتجون في عمان يطالبون بسحب قانون الضريبة.",
+    )
+
+
+def with_story(edition: Edition, item: EditionStory) -> Edition:
+    """The edition with `item` ranked first."""
+    return replace(edition, stories=(item, *edition.stories))
 
 
 SUBSCRIBERS = (

@@ -17,7 +17,7 @@ import pytest
 from briefing.config import Subscriber
 from briefing.digest.render import render_digest
 from tests import chromium
-from tests.digest_fixtures import fixed_config, fixed_edition, subscriber
+from tests.digest_fixtures import fixed_config, fixed_edition, latin_led, subscriber, with_story
 from tests.test_render import _hostile_edition
 
 pytestmark = pytest.mark.skipif(
@@ -210,3 +210,30 @@ def test_latin_words_in_an_arabic_headline_keep_their_order(
     name = boxes[text.index("Geneva")]
     if before["top"] == name["top"]:
         assert name["left"] < before["left"]
+
+
+def test_arabic_sentences_that_open_with_latin_read_right_to_left_on_a_phone(
+    browser: chromium.Browser, tmp_path: Path, shots: Path
+) -> None:
+    # "(CNN)-- تجددت ...": under dir="auto" the Latin credit made the item left to right,
+    # its bullet outside the page's left edge, and the page scrolled sideways (364 px).
+    edition = with_story(fixed_edition(), latin_led())
+    path = tmp_path / "latin-led.html"
+    digest = render_digest(edition, subscriber("reader@example.org"), fixed_config(tmp_path))
+    path.write_text(digest.html or "", encoding="utf-8")
+    browser.open(path.as_uri(), 360)
+    seen = browser.evaluate(_MEASURE)
+    items = browser.evaluate(
+        """[...document.querySelectorAll('#story-1 .points li')].map((li) => ({
+             text: li.textContent.trim(), direction: getComputedStyle(li).direction }))"""
+    )
+    headline = browser.evaluate(
+        "getComputedStyle(document.querySelector('#story-1 .headline span')).direction"
+    )
+    browser.screenshot(shots / "latin-led-360.png")
+    assert seen["scrollWidth"] == seen["width"], "the page scrolls sideways"
+    assert seen["overflowing"] == [] and seen["ragged"] == []
+    assert [item["text"][:7] for item in items] == ["(CNN)--", "Protest"]
+    assert [item["direction"] for item in items] == ["rtl", "ltr"]
+    assert headline == "rtl"
+    assert browser.problems() == []

@@ -23,9 +23,10 @@ from briefing.digest.render import (
     plural_category,
     render_digest,
     safe_url,
+    text_direction,
 )
 from briefing.models import Digest, Edition
-from tests.digest_fixtures import fixed_config, fixed_edition, subscriber
+from tests.digest_fixtures import fixed_config, fixed_edition, latin_led, subscriber, with_story
 
 
 def _render(tmp_path: Path, email: str, edition: Edition | None = None) -> Digest:
@@ -111,8 +112,10 @@ def test_html_is_right_to_left_with_inline_direction_on_body_and_every_table(
     head_css = re.findall(r"<style>(.*?)</style>", page, re.S)
     assert all(css.strip().startswith("@media (prefers-color-scheme: dark)") for css in head_css)
     assert 'name="color-scheme" content="light dark"' in page
-    # Mixed Arabic/Latin text is isolated: every headline and key sentence has dir="auto".
-    assert page.count('<span dir="auto">') >= len(fixed_edition().stories)
+    # Mixed Arabic/Latin text is isolated: every headline has a dir of its own (by the
+    # majority of its letters, see text_direction).
+    headlines = re.findall(r'<h3 class="headline"[^>]*><span dir="(\w+)">', page)
+    assert headlines == ["rtl", "rtl", "rtl", "rtl", "ltr"]  # the last one is in English
 
 
 def test_no_fixed_width_wider_than_a_phone(tmp_path: Path) -> None:
@@ -406,3 +409,36 @@ def test_html_comes_in_few_lines_that_render_the_same(tmp_path: Path) -> None:
         == "<p> <b>كلمة</b> أخرى <a href='https://x.example/a b'>رابط</a> </p>\n"
     )
     assert compact_lines("aa bb cc", width=5) == "aa bb\ncc\n"
+
+
+@pytest.mark.parametrize(
+    ("text", "direction"),
+    [
+        ("(CNN)-- تجددت الاحتجاجات مساء الاثنين.", "rtl"),
+        ("Omar Razzaz يكلَّف بتشكيل حكومة أردنية جديدة", "rtl"),
+        ("COP31 قمة", "rtl"),  # as many Arabic letters as Latin ones: the page's direction
+        ("2026-11-29 — 4.25%", "rtl"),  # no letters at all
+        ("Protesters gathered again in Amman, قال الشهود.", "ltr"),
+        ("Sahel Book Fair opens with 300 publishers", "ltr"),
+    ],
+)
+def test_direction_is_that_of_the_majority_script(text: str, direction: str) -> None:
+    assert text_direction(text) == direction
+
+
+def test_arabic_text_that_opens_with_latin_is_laid_out_right_to_left(tmp_path: Path) -> None:
+    edition = with_story(fixed_edition(), latin_led())
+    page = render_digest(edition, subscriber("reader@example.org"), fixed_config(tmp_path)).html
+    item = latin_led()
+    credit, english = (s.text for s in item.summary.key_sentences)
+    dirs: dict[str, list[str | None]] = {}
+    parser = _Scoped()
+    parser.feed(re.sub(r"<style>.*?</style>", "", page or "", flags=re.S))
+    for text, _, direction in parser.texts:
+        dirs.setdefault(text, []).append(direction)
+    assert dirs[" ".join(credit.split())] == ["rtl"]
+    assert dirs[item.story.headline] == ["rtl", "rtl"]  # the index link and the headline
+    assert dirs[item.summary.abstract or ""] == ["rtl"]
+    assert dirs[english] == ["ltr"]  # a sentence in English stays left to right
+    # News text no longer leaves its direction to its first strong character.
+    assert not re.search(r'<(li|a href="#[^"]*"|span|p) dir="auto">[^<]*(CNN|Omar|AFP)', page or "")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import re
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
@@ -146,6 +147,27 @@ def safe_url(url: str) -> str | None:
     if parts.scheme.lower() in _SAFE_SCHEMES and parts.netloc:
         return cleaned
     return None
+
+
+def text_direction(text: str) -> str:
+    """ "rtl" when the text has at least as many right-to-left letters (Arabic) as
+    left-to-right ones (Latin), else "ltr": the direction of the text's majority script.
+
+    dir="auto" takes the first strong character instead, so an Arabic sentence that opens
+    with a Latin credit ("(CNN)-- تجددت الاحتجاجات ...") was laid out left to right: its
+    bullet on the left, outside the page, the full stop at the wrong end. Digits and
+    punctuation have no say; text without letters reads right to left, as the page does.
+    """
+    rtl = ltr = 0
+    for char in text:
+        if not char.isalpha():
+            continue
+        kind = unicodedata.bidirectional(char)
+        if kind in ("R", "AL"):
+            rtl += 1
+        elif kind == "L":
+            ltr += 1
+    return "rtl" if rtl >= ltr else "ltr"
 
 
 def clean_text(text: str) -> str:
@@ -301,6 +323,7 @@ def _render_digest(
         "lang": subscriber.language,  # of the interface strings; the news stays Arabic
         "ui_dir": "rtl" if subscriber.language in _RTL_LANGUAGES else "ltr",
         "digits": digits,
+        "text_dir": text_direction,
         "has_abstracts": any(v.abstract for v in views.values()),
         "unsubscribe_url": safe_url(url or ""),
         "unsubscribe_mailto": mailto,
