@@ -126,6 +126,25 @@ def latin_led() -> EditionStory:
     )
 
 
+def one_source_twice() -> EditionStory:
+    """Three articles from two sources: "وكالة النخيل" carried the event twice, the second
+    time through another of its feeds (same source, another feed), as a site's article
+    listed under two of its feed's sections does."""
+    item = _story(
+        "talks",
+        "politics",
+        [
+            ("وكالة النخيل", "محادثات جديدة حول الحدود"),
+            ("قناة الواحة", "جولة محادثات حول الحدود"),
+            ("وكالة النخيل", "انتهاء جولة المحادثات حول الحدود"),
+        ],
+        ["بدأت جولة جديدة من المحادثات حول ترسيم الحدود صباح الأحد."],
+    )
+    first, second, third = item.story.articles
+    third = replace(third, feed="وكالة النخيل - عاجل")
+    return replace(item, story=replace(item.story, articles=(first, second, third)))
+
+
 def with_story(edition: Edition, item: EditionStory) -> Edition:
     """The edition with `item` ranked first."""
     return replace(edition, stories=(item, *edition.stories))

@@ -26,7 +26,14 @@ from briefing.digest.render import (
     text_direction,
 )
 from briefing.models import Digest, Edition
-from tests.digest_fixtures import fixed_config, fixed_edition, latin_led, subscriber, with_story
+from tests.digest_fixtures import (
+    fixed_config,
+    fixed_edition,
+    latin_led,
+    one_source_twice,
+    subscriber,
+    with_story,
+)
 
 
 def _render(tmp_path: Path, email: str, edition: Edition | None = None) -> Digest:
@@ -442,3 +449,25 @@ def test_arabic_text_that_opens_with_latin_is_laid_out_right_to_left(tmp_path: P
     assert dirs[english] == ["ltr"]  # a sentence in English stays left to right
     # News text no longer leaves its direction to its first strong character.
     assert not re.search(r'<(li|a href="#[^"]*"|span|p) dir="auto">[^<]*(CNN|Omar|AFP)', page or "")
+
+
+def test_one_line_per_source_so_the_count_matches_the_list(tmp_path: Path) -> None:
+    # Three articles, two sources: the label said "مصدران" over three lines before.
+    edition = with_story(fixed_edition(), one_source_twice())
+    digest = render_digest(edition, subscriber("reader@example.org"), fixed_config(tmp_path))
+    block = digest.text.split("■ محادثات جديدة حول الحدود")[1].split("■")[0]
+    sources = [line.strip() for line in block.split("مصدران:\n")[1].strip().splitlines()]
+    # Each source by its earliest article: name and time, then its link.
+    assert sources == [
+        "وكالة النخيل (04:30)",
+        "https://news.example.org/talks/0",
+        "قناة الواحة (05:00)",
+        "https://news.example.org/talks/1",
+    ]
+    page = digest.html or ""
+    story = page.split('id="story-1"')[1].split('class="story"')[0]
+    assert re.findall(r'href="(https://news.example.org/talks/\d)"', story) == [
+        "https://news.example.org/talks/0",
+        "https://news.example.org/talks/1",
+    ]
+    assert "مصدران" in story

@@ -33,7 +33,7 @@ from jinja2 import (
 
 from briefing.config import Config, EmailSettings, Subscriber
 from briefing.errors import ConfigError
-from briefing.models import Digest, Edition, EditionStory
+from briefing.models import Article, Digest, Edition, EditionStory
 
 log = logging.getLogger(__name__)
 
@@ -395,7 +395,13 @@ def _story_view(
 ) -> StoryView:
     story, summary = item.story, item.summary
     zone = ZoneInfo(config.settings.timezone)
-    n_sources = len(story.sources)
+    # One line per source, its earliest article, so that "N sources" counts the lines
+    # under it (a site's article carried by two of its feeds, or a source's second
+    # article on the event, was a line of its own).
+    earliest: dict[str, Article] = {}
+    for article in sorted(story.articles, key=lambda a: (a.published, a.id)):
+        earliest.setdefault(article.source, article)
+    n_sources = len(earliest)
     several = n_sources > 1
     label = (
         count_phrase(n_sources, strings["sources"], subscriber.language)
@@ -408,7 +414,7 @@ def _story_view(
             time=digits(article.published.astimezone(zone).strftime("%H:%M")),
             url=safe_url(article.url),
         )
-        for article in sorted(story.articles, key=lambda a: (a.published, a.id))
+        for article in earliest.values()
     )
     return StoryView(
         anchor=anchor,
