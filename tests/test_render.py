@@ -471,3 +471,51 @@ def test_one_line_per_source_so_the_count_matches_the_list(tmp_path: Path) -> No
         "https://news.example.org/talks/1",
     ]
     assert "مصدران" in story
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        (
+            "http://www.france24.com/ar/20180603-بشار-الأسد",
+            "http://www.france24.com/ar/20180603-%D8%A8%D8%B4%D8%A7%D8%B1-"
+            "%D8%A7%D9%84%D8%A3%D8%B3%D8%AF",
+        ),
+        (  # already encoded: left as it is
+            "https://www.skynewsarabia.com/world/1053307-%D8%BA%D8%B1%D9%82",
+            "https://www.skynewsarabia.com/world/1053307-%D8%BA%D8%B1%D9%82",
+        ),
+        (  # the URL's own punctuation stays; only the Arabic value is encoded
+            "https://x.example/a/b;p?q=مصر&r=1,2#قسم",
+            "https://x.example/a/b;p?q=%D9%85%D8%B5%D8%B1&r=1,2#%D9%82%D8%B3%D9%85",
+        ),
+        ("https://x.example/50% off/a b", "https://x.example/50%25%20off/a%20b"),
+        (
+            "https://user@موقع.مصر:8080/خبر",
+            "https://user@xn--4gbrim.xn--wgbh1c:8080/%D8%AE%D8%A8%D8%B1",
+        ),
+    ],
+)
+def test_links_are_ascii_with_non_ascii_characters_percent_encoded(url: str, expected: str) -> None:
+    assert safe_url(url) == expected
+
+
+def test_arabic_links_reach_both_parts_percent_encoded(tmp_path: Path) -> None:
+    # France24 publishes its links with a raw Arabic path: in the text part a mail client's
+    # link detection stopped at the first Arabic letter, and bidi reordered the line.
+    edition = fixed_edition()
+    first = edition.stories[0]
+    lead = first.story.articles[0]
+    raw = "http://www.france24.com/ar/20180603-بشار-الأسد-يستقبل"
+    story = replace(first.story, articles=(replace(lead, url=raw), *first.story.articles[1:]))
+    edition = replace(edition, stories=(replace(first, story=story), *edition.stories[1:]))
+    digest = render_digest(edition, subscriber("reader@example.org"), fixed_config(tmp_path))
+    encoded = (
+        "http://www.france24.com/ar/20180603-%D8%A8%D8%B4%D8%A7%D8%B1-%D8%A7%D9%84%D8%A3%D8%B3%D8%AF-"
+        "%D9%8A%D8%B3%D8%AA%D9%82%D8%A8%D9%84"
+    )
+    assert f"\n  {encoded}\n" in digest.text and raw not in digest.text
+    hrefs = [attrs.get("href") for tag, attrs in _parse(digest.html or "").tags if tag == "a"]
+    assert encoded in hrefs and raw not in hrefs
+    links = [line.strip() for line in digest.text.splitlines() if line.strip().startswith("http")]
+    assert links and all(link.isascii() for link in links)

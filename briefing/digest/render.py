@@ -16,7 +16,7 @@ from datetime import date
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, urlsplit, urlunsplit
 from zoneinfo import ZoneInfo
 
 import css_inline
@@ -57,6 +57,10 @@ _EASTERN = str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩")
 _BIDI_CONTROLS = re.compile("[\u202a-\u202e\u2066-\u2069]")
 _CONTROL_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _SAFE_SCHEMES = ("http", "https")
+# What a URL keeps as written when its other characters are percent-encoded: its own
+# punctuation (RFC 3986 reserved characters) and the % of an existing %XX escape.
+_URL_KEEP = "!#$%&'()*+,/:;=?@[]~"
+_LONE_PERCENT = re.compile("%(?![0-9A-Fa-f]{2})")
 # Interface languages written right to left; any other gets dir="ltr" on its strings.
 _RTL_LANGUAGES = frozenset({"ar", "fa", "he", "ur"})
 
@@ -141,12 +145,37 @@ def eastern_digits(text: str) -> str:
 
 
 def safe_url(url: str) -> str | None:
-    """The link when it is http(s), else None: `javascript:`, `data:` and friends never link."""
+    """The link when it is http(s), else None: `javascript:`, `data:` and friends never link.
+
+    The link comes back in ASCII: a host in Arabic script in its IDNA form (xn--), and
+    every other character outside ASCII, or a space, percent-encoded as UTF-8 (what a
+    browser sends anyway). A raw Arabic path in the text part was cut short by mail
+    clients' link detection and reordered by the bidi algorithm. The URL's own
+    punctuation and its existing %XX escapes stay as they are.
+    """
     cleaned = _CONTROL_CHARS.sub("", url).strip()
     parts = urlsplit(cleaned)
     if parts.scheme.lower() in _SAFE_SCHEMES and parts.netloc:
-        return cleaned
+        return ascii_url(cleaned)
     return None
+
+
+def ascii_url(url: str) -> str:
+    """`url` with its host in IDNA form and every other non-ASCII character (and any
+    character a URL may not hold as is, such as a space or a quote) percent-encoded."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if not host.isascii():
+        try:
+            port = parts.port
+            userinfo, at, _ = parts.netloc.rpartition("@")
+            idna = host.encode("idna").decode("ascii")
+        except (UnicodeError, ValueError):  # not a name IDNA can spell, or a bad port
+            pass
+        else:
+            netloc = f"{userinfo}{at}{idna}" + (f":{port}" if port is not None else "")
+            url = urlunsplit(parts._replace(netloc=netloc))
+    return quote(_LONE_PERCENT.sub("%25", url), safe=_URL_KEEP)
 
 
 def text_direction(text: str) -> str:
