@@ -145,6 +145,18 @@ def one_source_twice() -> EditionStory:
     return replace(item, story=replace(item.story, articles=(first, second, third)))
 
 
+def ranked_sections() -> Edition:
+    """Eight stories in rank order: four in politics, then two in economy, then two in
+    culture, whose stories all rank below every other."""
+    plan = [("politics", 4), ("economy", 2), ("culture", 2)]
+    stories = [
+        _story(f"{section}-{i}", section, [("وكالة النخيل", f"خبر {i} في {section}")], ["جملة."])
+        for section, n in plan
+        for i in range(1, n + 1)
+    ]
+    return replace(fixed_edition(), stories=tuple(stories))
+
+
 def with_story(edition: Edition, item: EditionStory) -> Edition:
     """The edition with `item` ranked first."""
     return replace(edition, stories=(item, *edition.stories))

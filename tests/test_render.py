@@ -23,6 +23,7 @@ from briefing.digest.render import (
     plural_category,
     render_digest,
     safe_url,
+    stories_for,
     text_direction,
 )
 from briefing.models import Digest, Edition
@@ -31,6 +32,7 @@ from tests.digest_fixtures import (
     fixed_edition,
     latin_led,
     one_source_twice,
+    ranked_sections,
     subscriber,
     with_story,
 )
@@ -519,3 +521,45 @@ def test_arabic_links_reach_both_parts_percent_encoded(tmp_path: Path) -> None:
     assert encoded in hrefs and raw not in hrefs
     links = [line.strip() for line in digest.text.splitlines() if line.strip().startswith("http")]
     assert links and all(link.isascii() for link in links)
+
+
+def test_a_limit_that_cuts_still_gives_every_wanted_section_its_best_story() -> None:
+    edition = ranked_sections()
+
+    def ids(**fields: object) -> list[str]:
+        reader = Subscriber(email="r@example.org", **fields)  # type: ignore[arg-type]
+        return [item.story.id for item in stories_for(edition, reader)]
+
+    # Culture's stories rank below all others: a plain cut of the ranking left it out.
+    assert ids(max_stories=4) == ["politics-1", "politics-2", "economy-1", "culture-1"]
+    assert ids(max_stories=3) == ["politics-1", "economy-1", "culture-1"]
+    assert ids(max_stories=2) == ["politics-1", "economy-1"]  # the limit holds
+    assert ids(max_stories=6, sections=("politics", "culture")) == [
+        "politics-1",
+        "politics-2",
+        "politics-3",
+        "politics-4",
+        "culture-1",
+        "culture-2",
+    ]
+    assert ids(max_stories=4, sections=("politics", "culture")) == [
+        "politics-1",
+        "politics-2",
+        "politics-3",
+        "culture-1",
+    ]
+    assert ids(max_stories=2, sections=("politics",)) == ["politics-1", "politics-2"]
+    assert len(ids(max_stories=10)) == 8  # no cut: everything, in rank order
+
+
+def test_sections_keep_their_order_and_their_rank_order_under_a_cut(tmp_path: Path) -> None:
+    reader = Subscriber(email="r@example.org", max_stories=5)
+    text = render_digest(ranked_sections(), reader, fixed_config(tmp_path)).text
+    assert re.findall(r"^== (.+) ==$", text, re.M) == ["سياسة", "اقتصاد", "ثقافة"]
+    assert re.findall(r"^■ خبر (\d) في (\w+)$", text, re.M) == [
+        ("1", "politics"),
+        ("2", "politics"),
+        ("3", "politics"),
+        ("1", "economy"),
+        ("1", "culture"),
+    ]

@@ -179,8 +179,8 @@ def ascii_url(url: str) -> str:
 
 
 def text_direction(text: str) -> str:
-    """ "rtl" when the text has at least as many right-to-left letters (Arabic) as
-    left-to-right ones (Latin), else "ltr": the direction of the text's majority script.
+    """The direction of the text's majority script: "rtl" when it has at least as many
+    right-to-left letters (Arabic) as left-to-right ones (Latin), else "ltr".
 
     dir="auto" takes the first strong character instead, so an Arabic sentence that opens
     with a Latin credit ("(CNN)-- تجددت الاحتجاجات ...") was laid out left to right: its
@@ -300,10 +300,28 @@ LINE_OCTETS = 900  # SMTP allows 998; the margin is for a line end rewritten on 
 
 
 def stories_for(edition: Edition, subscriber: Subscriber) -> list[EditionStory]:
-    """The subscriber's sections (all when none are listed), at most max_stories, in rank order."""
+    """The subscriber's sections (all when none are listed), at most max_stories, in rank order.
+
+    When the limit cuts a reader of several sections, each of those sections that has
+    stories first gets its best one (sections taken by the rank of their best story, while
+    the limit lasts), and the rest of the limit goes by overall rank. Cutting the overall
+    ranking alone left a reader of every section with no culture story at all on a day of
+    seven culture articles, as politics outranked them all.
+    """
     wanted = set(subscriber.sections)
     chosen = [s for s in edition.stories if not wanted or s.story.section in wanted]
-    return chosen[: subscriber.max_stories]
+    limit = subscriber.max_stories
+    if len(chosen) <= limit or len(wanted) == 1:
+        return chosen[:limit]
+    best: dict[str, int] = {}  # section -> position of its best story in `chosen`
+    for i, item in enumerate(chosen):
+        best.setdefault(item.story.section, i)
+    picked = set(list(best.values())[:limit])
+    for i in range(len(chosen)):
+        if len(picked) >= limit:
+            break
+        picked.add(i)
+    return [item for i, item in enumerate(chosen) if i in picked]
 
 
 def render_digest(edition: Edition, subscriber: Subscriber, config: Config) -> Digest:
