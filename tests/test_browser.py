@@ -237,3 +237,41 @@ def test_arabic_sentences_that_open_with_latin_read_right_to_left_on_a_phone(
     assert [item["direction"] for item in items] == ["rtl", "ltr"]
     assert headline == "rtl"
     assert browser.problems() == []
+
+
+# Each source's name and its time: on which lines they are drawn.
+_SOURCES = """
+[...document.querySelectorAll('.sources bdi[dir="ltr"]')].map((time) => {
+  const name = time.previousElementSibling;
+  const lines = [...name.getClientRects()].map((r) => Math.round(r.top));
+  return {name: name.textContent, nameLines: [...new Set(lines)],
+          timeLine: Math.round(time.getBoundingClientRect().top)};
+})
+"""
+
+
+@pytest.mark.parametrize("width", [360, 600])
+def test_a_source_name_and_its_time_are_never_split_across_lines(
+    browser: chromium.Browser, tmp_path: Path, shots: Path, width: int
+) -> None:
+    # At 360 px "صحيفة الساحل" ended one line of the summit's sources and "05:30" began
+    # the next. And a name longer than a line still must not push the page sideways.
+    edition = fixed_edition()
+    fair = edition.stories[-1]
+    long_name = "Sahel Culture and Books Weekly / international literature and arts desk"
+    article = replace(fair.story.articles[0], source=long_name)
+    fair = replace(fair, story=replace(fair.story, articles=(article,)))
+    edition = replace(edition, stories=(*edition.stories[:-1], fair))
+    path = tmp_path / "sources.html"
+    digest = render_digest(edition, subscriber("reader@example.org"), fixed_config(tmp_path))
+    path.write_text(digest.html or "", encoding="utf-8")
+    browser.open(path.as_uri(), width)
+    sources = browser.evaluate(_SOURCES)
+    seen = browser.evaluate(_MEASURE)
+    browser.screenshot(shots / f"sources-{width}.png")
+    assert len(sources) == 18
+    split = [s["name"] for s in sources if s["name"] != long_name and len(s["nameLines"]) != 1]
+    assert split == [], "a short source name wraps"
+    apart = [s["name"] for s in sources if s["nameLines"][-1] != s["timeLine"]]
+    assert apart == [], "a source's time is on another line than its name"
+    assert seen["scrollWidth"] <= width and seen["overflowing"] == []

@@ -563,3 +563,19 @@ def test_sections_keep_their_order_and_their_rank_order_under_a_cut(tmp_path: Pa
         ("1", "economy"),
         ("1", "culture"),
     ]
+
+
+def test_each_source_keeps_its_name_and_time_in_one_unbroken_unit(tmp_path: Path) -> None:
+    page = _render(tmp_path, "reader@example.org").html or ""
+    units = re.findall(r'<span class="source" style="([^"]*)">(.*?)</span>', page, re.S)
+    links = sum(len(item.story.sources) for item in fixed_edition().stories)
+    assert len(units) == links == 18
+    for style, inner in units:
+        assert "white-space: nowrap" in style and "display: inline-block" in style
+        assert "max-width: 100%" in style  # an over-long name wraps inside, not off the page
+        name, time = re.fullmatch(
+            r'<(?:a|bdi) class="name"[^>]*>([^<]+)</(?:a|bdi)>\s<bdi dir="ltr">([^<]+)</bdi>', inner
+        ).groups()  # type: ignore[union-attr]
+        assert name.strip() and re.fullmatch(r"\d\d:\d\d", time)
+    # The list itself may break between sources: after each separator.
+    assert page.count("</span> ·") == links - len(fixed_edition().stories)
