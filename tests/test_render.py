@@ -578,3 +578,16 @@ def test_each_source_keeps_its_name_and_time_in_one_unbroken_unit(tmp_path: Path
         assert name.strip() and re.fullmatch(r"\d\d:\d\d", time)
     # The list itself may break between sources: after each separator.
     assert page.count("</span> ·") == links - len(fixed_edition().stories)
+
+
+def test_the_gmail_clip_warning_counts_bytes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    import briefing.digest.render as render
+
+    monkeypatch.setattr(render, "GMAIL_CLIP_BYTES", 1000)
+    with caplog.at_level("WARNING", logger="briefing.digest.render"):
+        digest = _render(tmp_path, "reader@example.org")
+    size = len((digest.html or "").encode())
+    assert size > len(digest.html or "")  # Arabic: more bytes than characters
+    assert f"is {size} bytes: Gmail clips it" in caplog.text

@@ -380,8 +380,9 @@ def _render_digest(
     html = None
     if subscriber.format == "html":
         html = compact_lines(_INLINER.inline(env.get_template("digest.html.j2").render(**context)))
-        if len(html.encode()) > GMAIL_CLIP_BYTES:
-            log.warning("digest for %s is %d bytes: Gmail clips it", subscriber.email, len(html))
+        size = len(html.encode())  # bytes: an Arabic letter is two, a character count half
+        if size > GMAIL_CLIP_BYTES:
+            log.warning("digest for %s is %d bytes: Gmail clips it", subscriber.email, size)
     return Digest(
         subscriber=subscriber.email,
         edition_id=edition.id,
