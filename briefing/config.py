@@ -50,6 +50,9 @@ SectionId = Annotated[str, Field(pattern=_NAME.pattern)]
 
 class Feed(Strict):
     name: str = Field(min_length=1)
+    # The publisher readers see, and what "N sources" counts: the feeds of one site (its
+    # world and economy feeds) share it. Default: the feed's name.
+    source: str | None = Field(default=None, min_length=1)
     url: str
     section: SectionId
     weight: float = Field(default=1.0, gt=0, le=10)

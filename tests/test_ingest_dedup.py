@@ -66,3 +66,33 @@ def test_the_same_guid_from_two_feeds_is_two_items_but_once_per_feed(tmp_path: P
             }
         finally:
             store.close()
+
+
+def test_feeds_of_one_publisher_name_one_source(tmp_path: Path) -> None:
+    with FeedServer() as server:
+        world = server.document(
+            "/world.xml", _feed("one.example", [("1", "w", "قمة المناخ تبدأ أعمالها في جنيف")])
+        )
+        economy = server.document(
+            "/economy.xml", _feed("one.example", [("2", "e", "ارتفاع أسعار النفط في الأسواق")])
+        )
+        plain = server.document(
+            "/plain.xml", _feed("two.example", [("3", "p", "افتتاح معرض الكتاب في الرياض")])
+        )
+        feeds = [
+            {"name": "one-world", "source": "صحيفة واحدة", "url": world, "section": "news"},
+            {"name": "one-economy", "source": "صحيفة واحدة", "url": economy, "section": "news"},
+            {"name": "two", "url": plain, "section": "news"},
+        ]
+        config = write_config(tmp_path, feeds, parse_workers=0)
+        store = Store(config.database_url)
+        try:
+            ingest(config, store, NOW)
+            stored = store.articles_since(datetime(2000, 1, 1, tzinfo=UTC))
+        finally:
+            store.close()
+    assert {(a.feed, a.source) for a in stored} == {
+        ("one-world", "صحيفة واحدة"),
+        ("one-economy", "صحيفة واحدة"),
+        ("two", "two"),
+    }

@@ -200,7 +200,7 @@ def _entry_to_article(
     return Article(
         id=article_id(url or f"{feed.name}:{guid}"),
         feed=feed.name,
-        source=feed.name,
+        source=feed.source or feed.name,
         section=feed.section,
         url=url,
         title=title,
