@@ -25,7 +25,7 @@ COPY templates ./templates
 # The project itself is the one unpinned install; its dependencies are bounded in pyproject.toml.
 # hadolint ignore=DL3013
 RUN pip install --no-cache-dir $TORCH_INDEX "torch==2.13.0" \
-    && pip install --no-cache-dir -e ".[abstractive]"
+    && pip install --no-cache-dir -e ".[abstractive,postgres,mysql]"
 RUN mkdir -p /opt/models /data \
     && if [ -n "$PREFETCH_MODEL" ]; then briefing models fetch --model "$PREFETCH_MODEL"; fi
 

@@ -1,11 +1,13 @@
 """The database: SQLAlchemy Core tables and the few queries the stages need.
 
-SQLite by default; any SQLAlchemy URL works. Idempotency lives here, not in the scheduler:
-articles are keyed by canonical URL, deliveries by (subscriber, edition).
+SQLite by default; any SQLAlchemy URL works (PostgreSQL and MariaDB are tested too).
+Idempotency lives here, not in the scheduler: articles are keyed by canonical URL, deliveries
+by (subscriber, edition).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -23,8 +25,8 @@ from sqlalchemy import (
     Column,
     Connection,
     DateTime,
+    Double,
     Engine,
-    Float,
     Integer,
     LargeBinary,
     MetaData,
@@ -42,33 +44,47 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy import text as sql_text
-from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
+from sqlalchemy.dialects import mysql
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, IntegrityError, OperationalError, SQLAlchemyError
 
 from briefing.errors import LockedError, StoreError
 from briefing.models import Article
 
 log = logging.getLogger(__name__)
 
-# Every DateTime column holds naive UTC (SQLite keeps no zone); rows come back aware.
+# Every Moment column holds naive UTC (SQLite keeps no zone); rows come back aware.
 metadata = MetaData()
 
+# MySQL and MariaDB, unlike SQLite and PostgreSQL, cap TEXT at 64 KB, drop the fractions of a
+# second from DATETIME (runs order their work by them) and keep FLOAT in single precision;
+# their tables are made utf8mb4 with binary collation, so that Arabic is stored whatever the
+# server's default and keys compare exactly, as elsewhere (a case- or accent-insensitive
+# collation would take feeds named "BBC" and "bbc", or "الأخبار" and "الاخبار", for one).
+_MYSQL = ("mysql", "mariadb")
+LongText = Text().with_variant(mysql.LONGTEXT(), *_MYSQL)
+Moment = DateTime().with_variant(mysql.DATETIME(fsp=6), *_MYSQL)
 
-feeds = Table(
+
+def _table(name: str, *columns: Column[Any]) -> Table:
+    return Table(name, metadata, *columns, mysql_charset="utf8mb4", mysql_collate="utf8mb4_bin")
+
+
+feeds = _table(
     "feeds",
-    metadata,
     Column("name", String(200), primary_key=True),
-    Column("url", Text, nullable=False),  # current URL (follows permanent redirects)
-    Column("etag", Text),
-    Column("last_modified", Text),
-    Column("last_success", DateTime),
-    Column("last_attempt", DateTime),
-    Column("last_error", Text),
+    Column("url", LongText, nullable=False),  # current URL (follows permanent redirects)
+    Column("etag", LongText),
+    Column("last_modified", LongText),
+    Column("last_success", Moment),
+    Column("last_attempt", Moment),
+    Column("last_error", LongText),
     Column("consecutive_failures", Integer, nullable=False, default=0),
     Column("new_items_last_run", Integer, nullable=False, default=0),
-    Column("disabled_reason", Text),  # set on 410 Gone
-    Column("retry_after", DateTime),  # set on 429/503 with Retry-After
-    Column("config_url", Text),  # the URL in feeds.yaml when the state was saved
-    Column("last_warning", Text),  # a problem that did not stop the feed (e.g. broken XML)
+    Column("disabled_reason", LongText),  # set on 410 Gone
+    Column("retry_after", Moment),  # set on 429/503 with Retry-After
+    Column("config_url", LongText),  # the URL in feeds.yaml when the state was saved
+    Column("last_warning", LongText),  # a problem that did not stop the feed (e.g. broken XML)
 )
 
 _UPDATE_FEED = update(feeds).where(feeds.c.name == bindparam("feed_name"))
@@ -76,90 +92,87 @@ _INSERT_FEED = insert(feeds)
 _SELECT_FEED = select(feeds).where(feeds.c.name == bindparam("feed_name"))
 
 # Full-text cache: one row per article page ever fetched, so that no page is fetched twice.
-pages = Table(
-    "pages",
-    metadata,
-    Column("url", Text, primary_key=True),  # canonical URL
-    Column("fetched_at", DateTime, nullable=False),
+# Keyed by a hash of the URL: a URL can be longer than any database indexes (MySQL: 3,072
+# bytes), and percent-encoded Arabic paths often are long. (It replaced "pages", keyed by the
+# URL itself, which MySQL refused; an old "pages" is dropped on open: it held a cache only.)
+page_cache = _table(
+    "page_cache",
+    Column("url_hash", String(64), primary_key=True),  # _url_hash(canonical URL)
+    Column("url", LongText, nullable=False),
+    Column("fetched_at", Moment, nullable=False),
     Column("status", Integer, nullable=False, default=0),
-    Column("text", Text),  # the extracted main text; NULL when the page gave none
-    Column("error", Text),  # why there is no text (fetch error, not an article, doubtful)
+    Column("text", LongText),  # the extracted main text; NULL when the page gave none
+    Column("error", LongText),  # why there is no text (fetch error, not an article, doubtful)
 )
 
 # MinHash signatures of stored articles, for near-duplicate detection within one source.
-fingerprints = Table(
+fingerprints = _table(
     "fingerprints",
-    metadata,
     Column("article_id", String(64), primary_key=True),
     Column("source", String(200), nullable=False, index=True),
-    Column("created_at", DateTime, nullable=False, index=True),
+    Column("created_at", Moment, nullable=False, index=True),
     Column("signature", LargeBinary, nullable=False),
 )
 
-articles = Table(
+articles = _table(
     "articles",
-    metadata,
     Column("id", String(64), primary_key=True),
     Column("feed", String(200), nullable=False, index=True),
     Column("source", String(200), nullable=False),
     Column("section", String(100), nullable=False),
-    Column("url", Text, nullable=False),
-    Column("guid", Text),
-    Column("title", Text, nullable=False),
-    Column("text", Text, nullable=False),
-    Column("raw_text", Text),
-    Column("description", Text),
-    Column("author", Text),
+    Column("url", LongText, nullable=False),
+    Column("guid", LongText),
+    Column("title", LongText, nullable=False),
+    Column("text", LongText, nullable=False),
+    Column("raw_text", LongText),
+    Column("description", LongText),
+    Column("author", LongText),
     Column("language", String(8)),
-    Column("published", DateTime, nullable=False, index=True),
+    Column("published", Moment, nullable=False, index=True),
     Column("published_estimated", Boolean, nullable=False, default=False),
-    Column("fetched_at", DateTime, nullable=False),
+    Column("fetched_at", Moment, nullable=False),
     Column("content_hash", String(64), index=True),
-    Column("weight", Float, nullable=False, default=1.0),
+    Column("weight", Double, nullable=False, default=1.0),
     Column("story_id", String(64), index=True),
 )
 
-stories = Table(
+stories = _table(
     "stories",
-    metadata,
     Column("id", String(64), primary_key=True),
-    Column("created_at", DateTime, nullable=False),
-    Column("updated_at", DateTime, nullable=False),
+    Column("created_at", Moment, nullable=False),
+    Column("updated_at", Moment, nullable=False),
     Column("article_count", Integer, nullable=False, default=0),
     Column("last_edition_id", String(32)),  # the edition it last went out in
     Column("last_edition_count", Integer),  # how many articles it had then
     Column("before_count", Integer),  # how many it had in the edition before that one
 )
 
-summaries = Table(
+summaries = _table(
     "summaries",
-    metadata,
     Column("cache_key", String(64), primary_key=True),  # story content + model + settings
-    Column("abstract", Text),
-    Column("model", Text),
-    Column("fallback_reason", Text),
-    Column("created_at", DateTime, nullable=False),
+    Column("abstract", LongText),
+    Column("model", LongText),
+    Column("fallback_reason", LongText),
+    Column("created_at", Moment, nullable=False),
 )
 
-editions = Table(
+editions = _table(
     "editions",
-    metadata,
     Column("id", String(32), primary_key=True),
-    Column("created_at", DateTime, nullable=False),
-    Column("story_ids", Text, nullable=False),  # JSON list, in digest order
+    Column("created_at", Moment, nullable=False),
+    Column("story_ids", LongText, nullable=False),  # JSON list, in digest order
 )
 
-deliveries = Table(
+deliveries = _table(
     "deliveries",
-    metadata,
     Column("edition_id", String(32), primary_key=True),
     Column("subscriber", String(320), primary_key=True),
     Column("status", String(16), nullable=False),  # reserved, sent, failed
-    Column("message_id", Text, nullable=False),
+    Column("message_id", LongText, nullable=False),
     Column("attempts", Integer, nullable=False, default=0),
-    Column("error", Text),
-    Column("reserved_by", Text),
-    Column("updated_at", DateTime, nullable=False),
+    Column("error", LongText),
+    Column("reserved_by", LongText),
+    Column("updated_at", Moment, nullable=False),
 )
 
 # The two statements run for every message sent, built once: building a statement costs
@@ -174,13 +187,12 @@ _COMPLETE = (
     .values(status=bindparam("status"), error=bindparam("error"), updated_at=bindparam("now"))
 )
 
-locks = Table(
+locks = _table(
     "locks",
-    metadata,
     Column("name", String(64), primary_key=True),
-    Column("owner", Text, nullable=False),
-    Column("acquired_at", DateTime, nullable=False),
-    Column("expires_at", DateTime, nullable=False),
+    Column("owner", LongText, nullable=False),
+    Column("acquired_at", Moment, nullable=False),
+    Column("expires_at", Moment, nullable=False),
 )
 
 
@@ -219,19 +231,30 @@ class Store:
 
     def __init__(self, url: str) -> None:
         self.url = url
-        if url.startswith("sqlite:///"):
-            Path(url.removeprefix("sqlite:///")).expanduser().parent.mkdir(
-                parents=True, exist_ok=True
-            )
+        shown = _shown(url)
         try:
+            if url.startswith("sqlite:///"):
+                Path(url.removeprefix("sqlite:///")).expanduser().parent.mkdir(
+                    parents=True, exist_ok=True
+                )
             self.engine: Engine = create_engine(url, future=True)
             if self.engine.dialect.name == "sqlite":
                 event.listen(self.engine, "connect", _sqlite_pragmas)
             _create_tables(self.engine)
-        except SQLAlchemyError as exc:
+        except ImportError as exc:  # the URL names a driver that is not installed
             raise StoreError(
-                f"cannot open database {url!r}: {exc.__class__.__name__}: {exc.args[0]}",
-                hint="check `database` in briefing.yaml and that its folder is writable",
+                f"cannot open database {shown!r}: its driver is not installed ({exc})",
+                hint="install the driver the URL names; briefing's own: "
+                "postgresql+psycopg:// (pip install 'briefing[postgres]') and "
+                "mysql+pymysql:// (pip install 'briefing[mysql]')",
+            ) from exc
+        except (SQLAlchemyError, OSError, ValueError) as exc:
+            where = "its folder is writable" if url.startswith("sqlite") else "its server is up"
+            # SQLAlchemy's own str() adds a line of "Background on this error" links.
+            detail = exc.args[0] if isinstance(exc, SQLAlchemyError) else exc
+            raise StoreError(
+                f"cannot open database {shown!r}: {exc.__class__.__name__}: {detail}",
+                hint=f"check `database` in briefing.yaml and that {where}",
             ) from exc
         self.owner = f"{_process_home()}:{os.getpid()}"
 
@@ -266,16 +289,21 @@ class Store:
 
     def cached_page(self, url: str) -> dict[str, Any] | None:
         with self.engine.connect() as conn:
-            row = conn.execute(select(pages).where(pages.c.url == url)).mappings().first()
+            row = (
+                conn.execute(select(page_cache).where(page_cache.c.url_hash == _url_hash(url)))
+                .mappings()
+                .first()
+            )
         return _aware_row(row) if row else None
 
     def cache_page(
         self, url: str, *, fetched_at: datetime, status: int, text: str | None, error: str | None
     ) -> None:
         with self.engine.begin() as conn:
-            conn.execute(delete(pages).where(pages.c.url == url))
+            conn.execute(delete(page_cache).where(page_cache.c.url_hash == _url_hash(url)))
             conn.execute(
-                insert(pages).values(
+                insert(page_cache).values(
+                    url_hash=_url_hash(url),
                     url=url,
                     fetched_at=_naive_utc(fetched_at),
                     status=status,
@@ -714,7 +742,7 @@ class Store:
                 delete(deliveries).where(deliveries.c.updated_at < cutoff)
             ).rowcount
             n_stories = conn.execute(delete(stories).where(stories.c.updated_at < cutoff)).rowcount
-            conn.execute(delete(pages).where(pages.c.fetched_at < cutoff))
+            conn.execute(delete(page_cache).where(page_cache.c.fetched_at < cutoff))
             conn.execute(delete(fingerprints).where(fingerprints.c.created_at < cutoff))
         return {
             "articles": n_articles,
@@ -725,11 +753,15 @@ class Store:
 
     def _take_lock(self, name: str, ttl: timedelta) -> bool:
         now = utcnow()
+        # Two transactions: deleting a row that is absent and then inserting it, in one,
+        # deadlocks two runs on MySQL (each holds a gap lock the other's insert waits for);
+        # alone, the insert of the loser simply fails on the key.
+        with self.engine.begin() as conn:
+            conn.execute(
+                delete(locks).where(locks.c.name == name, locks.c.expires_at < _naive_utc(now))
+            )
         try:
             with self.engine.begin() as conn:
-                conn.execute(
-                    delete(locks).where(locks.c.name == name, locks.c.expires_at < _naive_utc(now))
-                )
                 conn.execute(
                     insert(locks).values(
                         name=name,
@@ -788,8 +820,10 @@ def _create_tables(engine: Engine, attempts: int = 5) -> None:
 
 
 def _add_missing_columns(engine: Engine) -> None:
-    """Add nullable columns that a newer version defines to tables an older one created."""
+    """Add nullable columns that a newer version defines to tables an older one created,
+    and drop the tables it no longer uses."""
     inspector = inspect(engine)
+    quote = engine.dialect.identifier_preparer.quote  # "name" in SQL, `name` in MySQL
     with engine.begin() as conn:
         for table in metadata.sorted_tables:
             present = {c["name"] for c in inspector.get_columns(table.name)}
@@ -797,8 +831,28 @@ def _add_missing_columns(engine: Engine) -> None:
                 if column.name not in present and column.nullable and not column.primary_key:
                     kind = column.type.compile(dialect=engine.dialect)
                     conn.execute(
-                        sql_text(f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" {kind}')
+                        sql_text(
+                            f"ALTER TABLE {quote(table.name)} "
+                            f"ADD COLUMN {quote(column.name)} {kind}"
+                        )
                     )
+        for name in _RETIRED_TABLES & set(inspector.get_table_names()):
+            conn.execute(sql_text(f"DROP TABLE {quote(name)}"))
+
+
+_RETIRED_TABLES = {"pages"}  # the page cache keyed by URL, now "page_cache"
+
+
+def _shown(url: str) -> str:
+    """The database URL fit for a message: its password masked."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return url  # not a URL at all: no password to hide
+
+
+def _url_hash(url: str) -> str:
+    return hashlib.sha256(url.encode("utf-8")).hexdigest()
 
 
 def _fingerprint_rows(

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.postgres import fresh_database, postgres_server
+from tests.databases import fresh_database, mariadb_server, postgres_server
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "config" / "demo"
@@ -37,10 +37,19 @@ def postgres() -> Iterator[str | None]:
         gc.collect()  # close the pools of stores no test closed, while the server is up
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(scope="session")
+def mariadb() -> Iterator[str | None]:
+    """A MariaDB server for the session (None where MariaDB is not installed)."""
+    with mariadb_server() as url:
+        yield url
+        gc.collect()
+
+
+@pytest.fixture(params=["sqlite", "postgresql", "mariadb"])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """A fresh, empty database: a SQLite file, and a PostgreSQL database (skipped, saying
-    why, where PostgreSQL is not installed)."""
+    """A fresh, empty database: a SQLite file, a PostgreSQL and a MariaDB database (each
+    skipped, saying why, where that server is not installed)."""
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'b.db'}"
-    return fresh_database(request.getfixturevalue("postgres"))
+    server = request.getfixturevalue("postgres" if request.param == "postgresql" else "mariadb")
+    return fresh_database(request.param, server)

@@ -3,14 +3,21 @@ from __future__ import annotations
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from itertools import chain
+from pathlib import Path
 
 import pytest
+from sqlalchemy import inspect
 
-from briefing.errors import LockedError
+from briefing.errors import LockedError, StoreError
 from briefing.models import Article
 from briefing.store import Store, deliveries
+from tests.servers import free_port
 
 
 def _article(n: int, published: datetime) -> Article:
@@ -29,7 +36,7 @@ def _article(n: int, published: datetime) -> Article:
 
 @pytest.fixture
 def store(database_url: str) -> Iterator[Store]:
-    """A store on a fresh SQLite file, and on a fresh PostgreSQL database."""
+    """A store on a fresh SQLite file, PostgreSQL database and MariaDB database."""
     opened = Store(database_url)
     yield opened
     opened.engine.dispose()
@@ -157,3 +164,102 @@ def test_an_expired_lock_is_broken(database_url: str) -> None:
     holder.__enter__()
     with fresh.lock("edition", ttl=timedelta(hours=1)):
         pass
+
+
+# ---- every database keeps what SQLite keeps ------------------------------------------------
+
+
+def test_what_is_stored_comes_back_exactly(store: Store) -> None:
+    # MySQL's TEXT holds 64 KB, its DATETIME no fractions of a second, its FLOAT single
+    # precision, and a server whose default character set is latin1 cannot hold Arabic.
+    published = datetime(2026, 11, 29, 3, 0, 0, 123456, tzinfo=UTC)
+    body = "قال المتحدث باسم الوزارة 🙂 إن الاجتماع سيعقد غدا. " * 4000  # 200,000 characters
+    article = replace(_article(1, published), text=body, weight=2 / 3, guid="Item-7")
+    store.add_articles([article], fetched_at=published)
+    assert store.articles_since(published) == [article]
+    assert store.known_keys()[1] == {("f", "Item-7")}
+
+
+def test_keys_compare_exactly(store: Store) -> None:
+    # A case- or accent-insensitive collation would take these for one feed, one reader.
+    for name in ("الأخبار", "الاخبار", "BBC", "bbc"):
+        store.save_feed_state(name, url=f"https://example.org/{name}")
+    assert [s["name"] for s in store.all_feed_states()] == ["BBC", "bbc", "الأخبار", "الاخبار"]
+    hour = timedelta(hours=1)
+    assert store.reserve_delivery("e1", "Reader@example.org", "<m1>", stale_after=hour)
+    assert store.reserve_delivery("e1", "reader@example.org", "<m2>", stale_after=hour)
+
+
+def test_a_page_of_any_url_length_is_cached(store: Store) -> None:
+    # Percent-encoded Arabic paths are long: longer than a database indexes.
+    url = "https://example.org/" + "%D8%A7%D9%84" * 500  # 6,020 characters
+    now = datetime(2026, 11, 29, 3, 0, tzinfo=UTC)
+    store.cache_page(url, fetched_at=now, status=200, text="نص", error=None)
+    store.cache_page(url + "x", fetched_at=now, status=404, text=None, error="HTTP 404")
+    cached = store.cached_page(url)
+    assert cached is not None and (cached["url"], cached["text"]) == (url, "نص")
+    assert store.prune(now + timedelta(seconds=1)) and store.cached_page(url) is None
+
+
+def test_an_older_database_is_brought_up_to_date(database_url: str) -> None:
+    # Columns a newer version added, and the retired "pages" cache (keyed by URL, which
+    # MySQL refused), as a database an older version created has them.
+    Store(database_url).close()
+    old = Store(database_url)
+    with old.engine.begin() as conn:
+        conn.exec_driver_sql("ALTER TABLE feeds DROP COLUMN last_warning")
+        conn.exec_driver_sql("CREATE TABLE pages (url VARCHAR(200) PRIMARY KEY)")
+    old.close()
+    store = Store(database_url)
+    store.save_feed_state("f", url="https://example.org/feed", last_warning="broken XML")
+    assert store.feed_state("f")["last_warning"] == "broken XML"  # type: ignore[index]
+    assert "pages" not in inspect(store.engine).get_table_names()
+    store.close()
+
+
+def test_concurrent_runs_each_win_a_reservation_or_the_lock_once(database_url: str) -> None:
+    # Runs race on one database: every (edition, reader) goes to exactly one of them, the
+    # lock to one run, and no run fails (a deadlock reported by the database counts).
+    Store(database_url).close()
+    runs = [Store(database_url) for _ in range(4)]
+    for number, run in enumerate(runs):
+        run.owner = f"other-host:{number + 10}"
+    readers = [f"r{n}@example.org" for n in range(40)]
+    hour = timedelta(hours=1)
+
+    def deliver(run: Store) -> list[str]:
+        return [r for r in readers if run.reserve_delivery("e1", r, "<m>", stale_after=hour)]
+
+    def lock(run: Store) -> bool:
+        try:
+            with run.lock("edition", ttl=hour):
+                time.sleep(0.2)  # the others try while it is held
+            return True
+        except LockedError:
+            return False
+
+    with ThreadPoolExecutor(len(runs)) as pool:
+        won = list(pool.map(deliver, runs))
+        locked = list(pool.map(lock, runs))
+    assert sorted(chain.from_iterable(won)) == sorted(readers)
+    assert locked.count(True) == 1
+    for run in runs:
+        run.close()
+
+
+def test_a_database_that_cannot_be_opened_is_named_with_its_password_hidden(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    nobody = f"mysql+pymysql://bob:s3cret@127.0.0.1:{free_port()}/briefing"  # nothing listens
+    with pytest.raises(StoreError) as caught:
+        Store(nobody)
+    assert "bob:***@127.0.0.1" in str(caught.value) and "s3cret" not in str(caught.value)
+    assert "its server is up" in caught.value.hint
+    monkeypatch.setitem(sys.modules, "pymysql", None)  # as where the driver is not installed
+    with pytest.raises(StoreError, match="its driver is not installed") as caught:
+        Store(nobody)
+    assert "pip install 'briefing[mysql]'" in caught.value.hint
+    (tmp_path / "file").write_text("")
+    with pytest.raises(StoreError, match=r"NotADirectoryError|FileExistsError") as caught:
+        Store(f"sqlite:///{tmp_path / 'file' / 'b.db'}")
+    assert "its folder is writable" in caught.value.hint
