@@ -45,7 +45,7 @@ format: $(VENV)/.all
 # The benchmarks of README's table, one after another (minutes; most read ../shared/data and
 # say so when it is absent). Each prints JSON with its baseline; none is a test.
 BENCHMARKS := edition "ingest --feeds 200" cluster_quality stemmers cluster \
-	"rouge_easc --split dev --split heldout" multidoc abstractive deliver "deliver --starttls"
+	"rouge_easc --split dev --split heldout" multidoc guard abstractive deliver "deliver --starttls"
 
 bench: $(VENV)/.all
 	@set -e; for b in $(BENCHMARKS); do \

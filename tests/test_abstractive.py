@@ -214,10 +214,12 @@ def test_cache_key_follows_device_precision_quantization_and_guard(
     # On a GPU, quantize changes nothing the model writes: same key.
     quantized = auto.model_copy(update={"quantize": True})
     assert summary_cache_key(health, keys, quantized) == summary_cache_key(health, keys, auto)
-    # The guard's source is in the key: a guard change invalidates its cached verdicts.
+    # The guard's source, and its reader of numbers in words, are in the key: a change to
+    # either invalidates the cached verdicts.
+    from briefing.arabic import numbers
     from briefing.summarize import guard
 
-    source = Path(guard.__file__).read_bytes()
+    source = b"".join(Path(module.__file__).read_bytes() for module in (guard, numbers))
     assert cache_identity(settings)["guard"] == hashlib.sha256(source).hexdigest()[:16]
 
 

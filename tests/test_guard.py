@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
+from decimal import Decimal
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from briefing.arabic import normalize, tokenize
+from briefing.arabic.numbers import written_numbers
 from briefing.config import Abstractive
 from briefing.models import Article, KeySentence, Story
 from briefing.store import Store
@@ -139,6 +144,91 @@ def test_one_dot_and_three_digits_is_a_decimal() -> None:
     sources = ["دفع ما قيمته 16.000 يورو"]
     assert rejected_number("ينص العقد على دفع 16 يورو كتأمين", sources) is None
     assert rejected_number("ينص العقد على دفع 16000 يورو كتأمين", sources) == "16000"
+
+
+# ---- numbers in words ------------------------------------------------------------------------
+
+
+def test_numbers_in_words_are_checked_by_value_both_ways() -> None:
+    sources = ["قتل 3 أشخاص وأصيب خمسة وعشرون آخرون في الانفجار", "وشارك 3 آلاف شرطي في البحث"]
+    said = "قالت الشرطة إن {} في الانفجار الذي وقع أمس"
+    for same in ("ثلاثة أشخاص قتلوا", "25 شخصا أصيبوا", "خمسة وعشرين شخصا أصيبوا"):
+        assert rejected_number(said.format(same), sources) is None, same
+    assert rejected_number(said.format("سبعة أشخاص قتلوا"), sources) == "سبعه"
+    assert rejected_number(said.format("خمسة وثلاثين شخصا أصيبوا"), sources) == "خمسه وثلاثين"
+    # "3 آلاف" = "ثلاثة آلاف" = "3000"; a wrong count of thousands is caught.
+    for same in ("ثلاثة آلاف شرطي شاركوا", "3000 شرطي شاركوا", "3 آلاف شرطي شاركوا"):
+        assert rejected_number(said.format(same), sources) is None, same
+    assert rejected_number(said.format("أربعة آلاف شرطي شاركوا"), sources) == "اربعه الاف"
+
+
+def test_only_what_is_surely_a_number_is_a_claim() -> None:
+    sources = ["تظاهر الآلاف في العاصمة للمرة الثالثة احتجاجا على القرار"]
+    for summary in (
+        "تظاهر آلاف المحتجين في العاصمة للمرة الثالثة احتجاجا على القرار",
+        "تظاهر المحتجون في العاصمة وطالبوا بإلغاء القرار في آن واحد",
+        "لست متأكدا من أن المحتجين في العاصمة سيتوقفون عن التظاهر",
+    ):
+        assert rejected_number(summary, sources) is None, summary
+
+
+@requires_shared_data
+def test_an_ordinal_in_words_allows_its_number() -> None:
+    # BB-middleEast-162 (March): the editors' summary says "الـ 37", the article "السابعة
+    # والثلاثين"; reading only digits refused this true summary.
+    row = bbc_editors_summary("BB-middleEast-162-20180309")
+    assert "37" in row["abstract"] and rejected_number(row["abstract"], sources_of(row)) is None
+
+
+@requires_shared_data
+def test_a_wrong_number_in_words_in_real_summaries_is_caught() -> None:
+    # Every BBC editors' summary that passes and writes a count in words, with that count
+    # changed to one its article does not have: each must be refused.
+    changed = 0
+    for row in chain(bbc_editors_summaries("03"), bbc_editors_summaries("09")):
+        summary, sources = row["abstract"], sources_of(row)
+        said = values_in(" ".join(sources))  # a change to one of these is no error
+        for word, other in SWAPS.items():
+            if f" {word} " in summary and values_in(other).isdisjoint(said):
+                if rejected_number(summary, sources) is None:
+                    changed += 1
+                    wrong = summary.replace(f" {word} ", f" {other} ", 1)
+                    assert rejected_number(wrong, sources) is not None, wrong
+                break
+    assert changed >= 15, changed  # the test is only as good as its cases
+
+
+SWAPS = {"ثلاثة": "سبعة", "سبعة": "ثلاثة", "أربعة": "تسعة", "خمسة": "ثمانية", "ستة": "أربعة"}
+
+
+def values_in(text: str) -> set[Decimal]:
+    """What the words and digits of `text` may mean (roughly: digits as whole numbers)."""
+    words = {value for number in written_numbers(tokenize(text)) for value in number.values}
+    return words | {Decimal(digits) for digits in re.findall(r"\d+", normalize(text))}
+
+
+SWAPS = {"ثلاثة": "سبعة", "سبعة": "ثلاثة", "أربعة": "تسعة", "خمسة": "ثمانية", "ستة": "أربعة"}
+
+
+def sources_of(row: dict[str, Any]) -> list[str]:
+    return [row["title"], row["text"]]
+
+
+def bbc_editors_summaries(month: str) -> Iterator[dict[str, Any]]:
+    assert SHARED_DATA is not None
+    with (SHARED_DATA / f"ant_multisource/bbc_summ_2018-{month}.jsonl").open(
+        encoding="utf-8"
+    ) as lines:
+        for line in lines:
+            row = json.loads(line)
+            if row["abstract"]:
+                yield row
+
+
+def bbc_editors_summary(docno: str) -> dict[str, Any]:
+    return next(
+        r for r in bbc_editors_summaries(docno.rsplit("-", 1)[1][4:6]) if r["docno"] == docno
+    )
 
 
 # ---- loops -------------------------------------------------------------------------------------

@@ -25,6 +25,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from briefing.arabic import numbers
 from briefing.config import Abstractive
 from briefing.errors import ModelUnavailableError
 from briefing.models import KeySentence, Story, Summary
@@ -71,22 +72,25 @@ _OUTPUT_SETTINGS = {
     "max_words",
     "min_arabic_share",
 }
-# Bump for a change outside guard.py that changes the summaries or the verdicts (the
-# normalizer the guard uses, the input built for the model); guard.py is hashed already.
+# Bump for a change outside guard.py and numbers.py that changes the summaries or the
+# verdicts (the normalizer the guard uses, the input built for the model); those two are
+# hashed already.
 _CACHE_VERSION = 2
 # A JSON file this small is hashed whole (config.json, generation_config.json, tokenizer
 # settings); bigger files (weights, tokenizer.json) by name, size and modification time.
 _HASHED_FILE_BYTES = 1_000_000
 
 
-def _source_hash(module: Any) -> str:
+def _source_hash(*modules: Any) -> str:
     try:
-        return hashlib.sha256(Path(module.__file__).read_bytes()).hexdigest()[:16]
+        sources = b"".join(Path(module.__file__).read_bytes() for module in modules)
     except (OSError, TypeError):  # no source file (a frozen build): never matches a cache
         return "unknown"
+    return hashlib.sha256(sources).hexdigest()[:16]
 
 
-_GUARD_HASH = _source_hash(guard)
+# The guard and the reader of numbers in words it relies on.
+_GUARD_HASH = _source_hash(guard, numbers)
 
 
 class AbstractiveSummarizer:

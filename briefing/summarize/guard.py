@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from decimal import Decimal
 
 from briefing.arabic import normalize, tokenize
+from briefing.arabic.numbers import scale_of, written_numbers
 
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 # Thousands written with the Arabic comma ("96،000" in AL-sport-1100): also a list ("70،76").
@@ -59,7 +60,7 @@ def check_summary(
     if loop:
         return f"repeats itself ({loop!r})"
     source_text = normalize(" ".join(sources))
-    missing = _missing_numbers(text, source_text)
+    missing = _missing_numbers(text, words, source_text)
     if missing:
         return f"number not in the sources: {missing}"
     missing = _missing(set(_LATIN_WORD.findall(text)), set(_LATIN_WORD.findall(source_text)))
@@ -68,16 +69,43 @@ def check_summary(
     return None
 
 
-def _missing_numbers(summary: str, sources: str) -> str | None:
-    """The summary's numbers, read as a reader reads them, that no reading of a source
-    number gives; compared by value, so "1,200" = "1200" and "12,5" = "12.5" = "١٢٫٥"."""
+def _missing_numbers(summary: str, summary_words: list[str], sources: str) -> str | None:
+    """The summary's numbers, in digits or in words, read as a reader reads them, that no
+    reading of a source number gives; compared by value, so "1,200" = "1200" = "١٬٢٠٠",
+    "12,5" = "12.5" and "خمسة وعشرون" = "25", and "ثلاثة آلاف" = "3 آلاف" = "3000"."""
+    source_words = tokenize(sources)
     allowed: set[Value] = set()
-    for token in _NUMBER.findall(sources):
-        allowed |= _readings(token)
+    for token, scale in _numbers_in_digits(source_words):
+        allowed |= {_scaled(value, scale) for value in _readings(token)}
     for match in _ARABIC_COMMA_THOUSANDS.findall(sources):
         allowed.add(Decimal(match.replace("\u060c", "")))
-    absent = {t for t in _NUMBER.findall(summary) if _reading(t) not in allowed}
+    for number in written_numbers(source_words):
+        allowed |= number.values
+    absent = {
+        token
+        for token, scale in _numbers_in_digits(summary_words)
+        if {_reading(token), _scaled(_reading(token), scale)}.isdisjoint(allowed)
+    }
+    absent |= {
+        number.words
+        for number in written_numbers(summary_words)
+        if number.sure and number.values.isdisjoint(allowed)
+    }
     return ", ".join(sorted(absent)) if absent else None
+
+
+def _numbers_in_digits(words: list[str]) -> list[tuple[str, int]]:
+    """Each number written in digits, with the scale word after it (1 when none):
+    "3 آلاف" is ("3", 1000)."""
+    return [
+        (word, scale_of(after) or 1)
+        for word, after in zip(words, [*words[1:], ""], strict=True)
+        if _NUMBER.fullmatch(word)
+    ]
+
+
+def _scaled(value: Value, scale: int) -> Value:
+    return value * scale if isinstance(value, Decimal) else value
 
 
 def _reading(token: str) -> Value:
