@@ -823,7 +823,7 @@ def _create_tables(engine: Engine, attempts: int = 5) -> None:
     for attempt in range(attempts):
         try:
             metadata.create_all(engine)
-            _add_missing_columns(engine)
+            _upgrade_schema(engine)
             return
         except OperationalError:
             if attempt == attempts - 1:
@@ -831,7 +831,7 @@ def _create_tables(engine: Engine, attempts: int = 5) -> None:
             time.sleep(0.2 * (attempt + 1))
 
 
-def _add_missing_columns(engine: Engine) -> None:
+def _upgrade_schema(engine: Engine) -> None:
     """Add nullable columns that a newer version defines to tables an older one created,
     and drop the tables it no longer uses."""
     inspector = inspect(engine)
