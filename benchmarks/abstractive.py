@@ -158,13 +158,16 @@ def build_model(arch: str, device: str) -> MT5ForConditionalGeneration:
     shape = ARCHITECTURES[arch]
     config = MT5Config(
         vocab_size=250112,
+        d_model=shape["d_model"],
         d_kv=64,
+        d_ff=shape["d_ff"],
+        num_layers=shape["num_layers"],
         num_decoder_layers=shape["num_layers"],
+        num_heads=shape["num_heads"],
         feed_forward_proj="gated-gelu",
         decoder_start_token_id=0,
         pad_token_id=0,
         eos_token_id=1,
-        **shape,
     )
     torch.manual_seed(0)
     model = MT5ForConditionalGeneration(config).eval()

@@ -32,6 +32,7 @@ import sys
 import tempfile
 import textwrap
 import time
+from collections.abc import Mapping
 from dataclasses import replace
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -111,7 +112,7 @@ def _edition() -> Edition:
     return Edition(id="2026-11-29", day=date(2026, 11, 29), created=built, stories=tuple(stories))
 
 
-def _config(folder: Path, port: int, smtp: dict[str, object]) -> Config:
+def _config(folder: Path, port: int, smtp: Mapping[str, object]) -> Config:
     settings = Settings(
         database=str(folder / "briefing.db"),
         sections={"news": "أخبار"},

@@ -11,6 +11,7 @@ import functools
 import json
 from collections.abc import Callable
 from dataclasses import asdict
+from unittest import mock
 
 import numpy as np
 from nltk.stem.isri import ISRIStemmer
@@ -52,14 +53,11 @@ def main() -> None:
     gold = [gold_of[a.id] for a in articles]
     thresholds = [round(float(t), 4) for t in np.arange(0.2, 0.5001, 0.025)]
     results = {}
-    shipped = tokens.stem
-    try:
-        for name, stemmer in STEMMERS.items():
-            tokens.stem = stemmer  # content_tokens looks the stemmer up at call time
+    for name, stemmer in STEMMERS.items():
+        # content_tokens looks the stemmer up at call time; the shipped one comes back after.
+        with mock.patch.object(tokens, "stem", stemmer):
             scores = ev.cross_validate_method(articles, gold, Cluster(), thresholds).scores
-            results[name] = {k: round(v, 4) for k, v in asdict(scores).items()}
-    finally:
-        tokens.stem = shipped
+        results[name] = {k: round(v, 4) for k, v in asdict(scores).items()}
     print(json.dumps({"labels": ev.DEV_LABELS, "folds": 5, "results": results}, indent=2))
 
 

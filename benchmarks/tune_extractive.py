@@ -15,12 +15,14 @@ import itertools
 import json
 import random
 import sys
+from typing import Any
 
 from benchmarks.easc_data import load_easc, ngram_f1, take_budget
 from briefing.summarize.extractive import DEFAULT_WEIGHTS, Weights, candidates_of, select
 from tests.shared_data import SHARED_DATA
 
-GRID = {
+# Fields of Weights, each with values of its own type (float, or int for the word counts).
+GRID: dict[str, list[Any]] = {
     "position_decay": [0.3, 0.5, 1.0, 2.0],
     "paragraph_start": [0.0, 0.1, 0.3],
     "centrality": [0.0, 0.1, 0.3, 0.6],
@@ -52,7 +54,7 @@ def main() -> int:
     best = max(range(len(configs)), key=lambda c: _mean(per_article[c]))
     lead = [_score(a, take_budget([c.text for c in cands], a.budget)) for a, cands in prepared]
     folds = [list(range(i, len(articles), 5)) for i in range(5)]
-    cv = []
+    cv: list[tuple[float, float]] = []
     for fold in folds:
         train = [i for i in range(len(articles)) if i not in fold]
         pick = max(range(len(configs)), key=lambda c: _mean([per_article[c][i] for i in train]))

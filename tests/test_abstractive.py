@@ -6,6 +6,7 @@ Nothing is downloaded: HF_HUB_OFFLINE=1 and the model is a folder built in tests
 from __future__ import annotations
 
 import hashlib
+import inspect
 import logging
 import os
 import shutil
@@ -154,7 +155,8 @@ def test_stage_guards_every_output_and_caches_it(
         assert summary.key_sentences == keys
         assert summary.model == summarizer.name
         if summary.abstract is None:
-            assert summary.fallback_reason.startswith("rejected by the guard")
+            reason = summary.fallback_reason
+            assert reason is not None and reason.startswith("rejected by the guard")
         else:
             sources = [a.text for a in st.articles] + [a.title for a in st.articles]
             assert check_summary(summary.abstract, sources) is None
@@ -219,7 +221,7 @@ def test_cache_key_follows_device_precision_quantization_and_guard(
     from briefing.arabic import numbers
     from briefing.summarize import guard
 
-    source = b"".join(Path(module.__file__).read_bytes() for module in (guard, numbers))
+    source = b"".join(Path(inspect.getfile(module)).read_bytes() for module in (guard, numbers))
     assert cache_identity(settings)["guard"] == hashlib.sha256(source).hexdigest()[:16]
 
 
@@ -420,7 +422,8 @@ def test_missing_model_gives_one_warning_and_an_extractive_edition(
     assert "briefing models fetch" in warnings[0].getMessage()
     assert counts["unavailable"] == 3 and counts["extractive"] == 3
     assert all(s.key_sentences and s.abstract is None for s in summaries)
-    assert all(s.fallback_reason.startswith("model unavailable") for s in summaries)
+    reasons = [s.fallback_reason for s in summaries]
+    assert all(r is not None and r.startswith("model unavailable") for r in reasons)
 
 
 def _quantization_engine_missing(model: object) -> object:

@@ -121,9 +121,9 @@ def _precision_recall(rules: Rules, news: list[str]) -> tuple[float, float, list
         furniture_total += len(furniture)
     # Every news line alone, too: nothing of it may go.
     for line in news:
-        removed = clean_text(line, title=TITLE, rules=rules).removed
-        removed_wrong += len(removed)
-        wrong += list(removed)
+        lost = clean_text(line, title=TITLE, rules=rules).removed
+        removed_wrong += len(lost)
+        wrong += list(lost)
     precision = removed_right / max(1, removed_right + removed_wrong)
     print("furniture kept:", missed)
     return precision, removed_right / furniture_total, wrong

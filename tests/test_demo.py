@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from briefing.cli import main
+from tests.mail import body_text
 
 
 def _run(config: Path) -> int:
@@ -40,14 +41,14 @@ def test_demo_writes_parseable_multipart_arabic_messages(demo_dir: Path) -> None
     full = messages["reader@example.org.eml"]
     assert full.get_content_type() == "multipart/alternative"
     assert full["Subject"].startswith("موجز الصباح")
-    html = full.get_body(("html",)).get_content()
-    text = full.get_body(("plain",)).get_content()
+    html = body_text(full, "html")
+    text = body_text(full, "plain")
     assert '<html lang="ar" dir="rtl">' in html
     # Three stories are carried by several feeds: clustering and multi-source summaries show.
     assert text.count("3 مصادر") == 1 and text.count("مصدران") == 2  # dual form
     assert "اقرأ أيضا" not in text  # the cleaner removed the related-link line
     assert messages["text-only@example.org.eml"].get_content_type() == "text/plain"
-    economy = messages["economy@example.org.eml"].get_body(("plain",)).get_content()
+    economy = body_text(messages["economy@example.org.eml"], "plain")
     assert "الفائدة" in economy and "نهائي كأس" not in economy  # sections respected
     index = (folder / "index.html").read_text(encoding="utf-8")
     assert index.startswith("<!DOCTYPE html>") and "reader@example.org" in index

@@ -12,6 +12,7 @@ from briefing.ingest.parse import canonical_url
 from briefing.pipeline import run_edition
 from tests.ant_feeds import EVAL_WINDOW, SECTION_TITLES, build_documents, feeds_yaml, load_items
 from tests.feed_server import FeedServer
+from tests.mail import body_text
 from tests.servers import smtp_sink
 from tests.shared_data import SHARED_DATA, requires_shared_data
 
@@ -67,12 +68,12 @@ def test_real_feeds_to_three_subscribers_each_story_once_sections_respected(
     assert set(second.delivery.skipped) == set(by_recipient)
 
     for address, message in by_recipient.items():
-        text = message.get_body(("plain",)).get_content()
+        text = body_text(message, "plain")
         headlines = [line[2:] for line in text.splitlines() if line.startswith("■ ")]
         assert headlines, address
         assert len(headlines) == len(set(headlines)), f"a story twice for {address}"
-    sport = by_recipient["sport@example.org"].get_body(("plain",)).get_content()
-    money = by_recipient["money@example.org"].get_body(("plain",)).get_content()
+    sport = body_text(by_recipient["sport@example.org"], "plain")
+    money = body_text(by_recipient["money@example.org"], "plain")
     assert "== رياضة ==" in sport and "== اقتصاد ==" not in sport and "== العالم ==" not in sport
     assert "== رياضة ==" not in money and "== اقتصاد ==" in money
     assert sum(line.startswith("■ ") for line in money.splitlines()) <= 8

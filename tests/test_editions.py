@@ -16,6 +16,7 @@ from briefing.config import load_config
 from briefing.pipeline import run_edition
 from briefing.store import Store
 from tests.feed_server import FeedServer
+from tests.mail import body_text
 from tests.servers import smtp_sink
 
 DAY1 = datetime(2026, 11, 28, 4, 0, tzinfo=UTC)  # 07:00 in Riyadh
@@ -141,7 +142,7 @@ def test_a_story_that_grows_after_its_first_articles_left_the_window_is_told_as_
         site.document("/three.xml", _rss([latest]))
         report = run_edition(config, now=DAY2 + timedelta(hours=22))
     assert report.stories == 1, report.lines()
-    told = sink.messages[-1].message.get_body(("plain",)).get_content()
+    told = body_text(sink.messages[-1].message, "plain")
     assert f"■ {title} [" in told  # marked updated
 
 
@@ -198,7 +199,7 @@ def test_send_delivers_the_edition_as_it_was_built_and_marks_it_told(
         code = main([*argv, "--edition", "2026-11-29"])
         tomorrow = run_edition(config, now=DAY2 + timedelta(days=1))
     assert built.stories == 1 and code == 0 and len(sink.messages) == 2
-    sent = sink.messages[1].message.get_body(("plain",)).get_content()
+    sent = body_text(sink.messages[1].message, "plain")
     assert f"■ {title} [" in sent  # marked updated, as built
     assert tomorrow.stories == 0  # told by `send`: not carried again with nothing new
 

@@ -142,10 +142,10 @@ def test_hundred_thousand_words_return_quickly_and_bounded() -> None:
         assert all(s in text for s in summary)
 
 
-@pytest.mark.parametrize("budget", [{"sentences": 0}, {"words": -5}])
-def test_a_budget_below_one_is_a_clear_error(budget: dict[str, int]) -> None:
+@pytest.mark.parametrize(("sentences", "words"), [(0, None), (None, -5)])
+def test_a_budget_below_one_is_a_clear_error(sentences: int | None, words: int | None) -> None:
     with pytest.raises(ValueError, match="budget"):
-        summarize_text(NEWS, **budget)
+        summarize_text(NEWS, sentences=sentences, words=words)
 
 
 def _article(number: int, source: str, text: str, minutes: int = 0, title: str = "") -> Article:

@@ -29,6 +29,13 @@ SOURCES = [
 FAITHFUL = "افتتحت وزارة الصحة ٣ مستشفيات جديدة في الرياض بتكلفة 1200 مليون ريال، بحسب رويترز."
 
 
+def refusal(summary: str, sources: list[str], **limits: int) -> str:
+    """The guard's reason for refusing `summary` (the test fails if the guard lets it pass)."""
+    reason = check_summary(summary, sources, **limits)
+    assert reason is not None, f"the guard let it pass: {summary}"
+    return reason
+
+
 def test_a_faithful_summary_passes() -> None:
     # Arabic-Indic ٣ matches the sources' 3, 1200 matches 1,200, and back again for ٥٠٠.
     assert check_summary(FAITHFUL, SOURCES) is None
@@ -52,9 +59,9 @@ def test_facts_absent_from_the_sources_are_rejected(summary: str, reason: str) -
 
 
 def test_loops_are_rejected() -> None:
-    assert "repeats itself" in check_summary("أمطار " * 8, SOURCES)
+    assert "repeats itself" in refusal("أمطار " * 8, SOURCES)
     looping = "افتتحت وزارة الصحة مستشفيات جديدة في الرياض افتتحت وزارة الصحة مستشفيات جديدة"
-    assert "repeats itself" in check_summary(looping, SOURCES)
+    assert "repeats itself" in refusal(looping, SOURCES)
     assert "repeats itself" not in (check_summary(FAITHFUL, SOURCES) or "")
 
 
@@ -286,14 +293,14 @@ def test_a_phrase_that_comes_straight_back_is_a_loop() -> None:
 
 def test_non_arabic_and_bad_lengths_are_rejected() -> None:
     english = "The Saudi health ministry opened three new hospitals in Riyadh today."
-    assert check_summary(english, SOURCES).startswith("not mostly Arabic")
-    assert check_summary("Министерство здравоохранения открыло больницы", SOURCES).startswith(
+    assert refusal(english, SOURCES).startswith("not mostly Arabic")
+    assert refusal("Министерство здравоохранения открыло больницы", SOURCES).startswith(
         "not mostly Arabic"
     )
     assert check_summary("   ", SOURCES) == "empty summary"
-    assert check_summary("افتتاح مستشفيات", SOURCES).startswith("too short")
+    assert refusal("افتتاح مستشفيات", SOURCES).startswith("too short")
     long = " ".join(f"وزارة الصحة افتتحت مستشفيات الرياض {w}" for w in ("أمس", "اليوم", "غدا"))
-    assert check_summary(long, SOURCES, max_words=10).startswith("too long")
+    assert refusal(long, SOURCES, max_words=10).startswith("too long")
 
 
 # ---- through the stage: a rejected summary is replaced by the extractive one ---------------
@@ -358,7 +365,8 @@ def test_stage_replaces_unfaithful_summaries_with_extractive_ones(
         summary = by_id[name]
         assert summary.abstract is None, name
         assert summary.key_sentences == keys_of[name], "the extractive summary stands in"
-        assert summary.fallback_reason.startswith(f"rejected by the guard: {why}"), name
+        reason = summary.fallback_reason
+        assert reason is not None and reason.startswith(f"rejected by the guard: {why}"), name
     assert counts == {
         "abstractive": 1,
         "extractive": 4,

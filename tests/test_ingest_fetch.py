@@ -342,7 +342,8 @@ def test_a_disabled_feed_comes_back_when_its_url_changes(tmp_path: Path) -> None
         config = write_config(tmp_path, [{"name": "f", "url": fixed, "section": "news"}])
         outcome = ingest(config, store, NOW + timedelta(hours=2)).outcomes[0]
         assert outcome.error is None and outcome.new_items == 1
-        assert store.feed_state("f")["disabled_reason"] is None
+        state = store.feed_state("f")
+        assert state is not None and state["disabled_reason"] is None
         store.close()
 
 
@@ -359,7 +360,8 @@ def test_a_database_from_an_older_version_gains_the_new_columns(tmp_path: Path) 
         )
     store = Store(f"sqlite:///{path}")
     store.save_feed_state("f", url="http://e.org/", config_url="http://e.org/", last_warning="x")
-    assert store.feed_state("f")["last_warning"] == "x"
+    state = store.feed_state("f")
+    assert state is not None and state["last_warning"] == "x"
     store.close()
 
 

@@ -104,7 +104,8 @@ def test_good_and_broken_feeds_in_one_run_then_a_quiet_second_run(
         # Every bad feed failed with a clear error, recorded in the store.
         states = {s["name"]: s for s in store.all_feed_states()}
         for name, (_, words) in broken.items():
-            assert outcomes[name].error and words in outcomes[name].error, name
+            error = outcomes[name].error
+            assert error and words in error, name
             assert words in states[name]["last_error"], name
             assert states[name]["consecutive_failures"] == 1
         assert "410" in states["gone"]["disabled_reason"]

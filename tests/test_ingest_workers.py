@@ -133,7 +133,8 @@ def test_a_feed_whose_parse_raises_in_a_worker_fails_alone(
     error = outcomes["bad"].error or ""
     assert error.startswith("unexpected error: RuntimeError: parser bug in process")
     assert not error.endswith(f" {os.getpid()}")  # raised in a worker, not in this process
-    assert store.feed_state("bad")["last_error"] == error
+    state = store.feed_state("bad")
+    assert state is not None and state["last_error"] == error
     assert (outcomes["good-1"].new_items, outcomes["good-2"].new_items) == (2, 1)
     assert outcomes["good-1"].error is None and outcomes["good-2"].error is None
     store.close()

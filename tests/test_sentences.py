@@ -107,7 +107,7 @@ def test_huge_text_without_punctuation_is_quick_and_whole() -> None:
 
 def _real_texts() -> list[str]:
     assert SHARED_DATA is not None
-    texts = []
+    texts: list[str] = []
     with (SHARED_DATA / "easc" / "easc.jsonl").open(encoding="utf-8") as lines:
         texts.extend(json.loads(line)["text"] for line in lines)
     feed = SHARED_DATA / "ant_multisource" / "feed_window_2018-04-01_07.jsonl"
