@@ -20,6 +20,7 @@ from briefing.digest.render import (
     compact_lines,
     count_phrase,
     edition_date,
+    line_mark,
     load_strings,
     plural_category,
     render_digest,
@@ -454,6 +455,40 @@ def test_arabic_text_that_opens_with_latin_is_laid_out_right_to_left(tmp_path: P
     assert not re.search(r'<(li|a href="#[^"]*"|span|p) dir="auto">[^<]*(CNN|Omar|AFP)', page or "")
 
 
+def test_text_lines_of_arabic_that_open_with_latin_read_right_to_left(tmp_path: Path) -> None:
+    # Plain text has no dir: each line takes its first strong character's direction, so
+    # these lines start with an invisible RLM; an English sentence, and a line that opens
+    # with Arabic, get no mark.
+    edition = with_story(fixed_edition(), latin_led())
+    text = render_digest(edition, subscriber("reader@example.org"), fixed_config(tmp_path)).text
+    item = latin_led()
+    credit, english = (s.text for s in item.summary.key_sentences)
+    lines = text.splitlines()
+    assert f"\u200f- {credit}" in lines
+    assert f"- {english}" in lines
+    assert f"\u200f■ {item.story.headline}" in lines
+    assert any(line.startswith("\u200f") and item.story.headline in line for line in lines[:12])
+    # The abstract's line opens with the Arabic label ("[ملخص آلي]") already: no mark.
+    assert any(line.endswith(f"] {item.summary.abstract}") and line[0] == "[" for line in lines)
+    marked = [line for line in lines if line.startswith(("\u200f", "\u200e"))]
+    assert len(marked) == 3  # the three lines above, no other
+    assert "\u200e" not in text
+
+
+@pytest.mark.parametrize(
+    ("text", "mark"),
+    [
+        ("(CNN)-- تجددت الاحتجاجات مساء الاثنين.", "\u200f"),
+        ("تجددت الاحتجاجات مساء الاثنين (CNN).", ""),
+        ("Protesters gathered again in Amman.", ""),
+        ("عمان: Protesters gathered again near the Prime Ministry.", "\u200e"),
+        ("2026-11-29", ""),
+    ],
+)
+def test_line_mark_gives_a_line_its_majority_direction(text: str, mark: str) -> None:
+    assert line_mark(text) == mark
+
+
 def test_one_line_per_source_so_the_count_matches_the_list(tmp_path: Path) -> None:
     # Three articles, two sources: the label said "مصدران" over three lines before.
     edition = with_story(fixed_edition(), one_source_twice())
@@ -559,7 +594,8 @@ def test_sections_keep_their_order_and_their_rank_order_under_a_cut(tmp_path: Pa
     reader = Subscriber(email="r@example.org", max_stories=5)
     text = render_digest(ranked_sections(), reader, fixed_config(tmp_path)).text
     assert re.findall(r"^== (.+) ==$", text, re.M) == ["سياسة", "اقتصاد", "ثقافة"]
-    assert re.findall(r"^■ خبر (\d) في (\w+)$", text, re.M) == [
+    # (Each headline is mostly Latin letters: its line opens with an LRM, see line_mark.)
+    assert re.findall(r"^\u200e?■ خبر (\d) في (\w+)$", text, re.M) == [
         ("1", "politics"),
         ("2", "politics"),
         ("3", "politics"),

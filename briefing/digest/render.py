@@ -200,6 +200,27 @@ def text_direction(text: str) -> str:
     return "rtl" if rtl >= ltr else "ltr"
 
 
+def line_mark(text: str) -> str:
+    """For a line of the plain-text part: the invisible mark (RLM or LRM) that gives the line
+    its text's majority direction when its first strong character would give the other.
+
+    Plain text has no `dir`: a reader takes each line's direction from its first strong
+    character, so "- (CNN)-- تجددت الاحتجاجات ..." would read left to right, its dash on the
+    left and "(CNN)--" moved to the wrong end. Empty when the first strong one agrees.
+    """
+    wanted = text_direction(text)
+    for char in text:
+        kind = unicodedata.bidirectional(char)
+        if kind in ("R", "AL"):
+            return "" if wanted == "rtl" else _LRM
+        if kind == "L":
+            return "" if wanted == "ltr" else _RLM
+    return ""
+
+
+_RLM, _LRM = "\u200f", "\u200e"
+
+
 def clean_text(text: str) -> str:
     """Feed text as published, minus invisible controls that could scramble the layout."""
     return _BIDI_CONTROLS.sub("", _CONTROL_CHARS.sub("", text)).strip()
@@ -373,6 +394,7 @@ def _render_digest(
         "digits": digits,
         "text_dir": text_direction,
         "ascii_url": ascii_url,
+        "line_mark": line_mark,
         "has_abstracts": any(v.abstract for v in views.values()),
         "unsubscribe_url": safe_url(url or ""),
         "unsubscribe_mailto": mailto,
