@@ -12,8 +12,9 @@ from collections import Counter
 from collections.abc import Sequence
 from decimal import Decimal
 
-from briefing.arabic import content_tokens, normalize, tokenize
+from briefing.arabic import content_tokens, normalize, stem, tokenize
 from briefing.arabic.numbers import scale_of, written_numbers
+from briefing.arabic.tokens import stopwords
 
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 # Thousands written with the Arabic comma ("96،000" in AL-sport-1100): also a list ("70،76").
@@ -66,6 +67,9 @@ def check_summary(
     missing = _missing(set(_LATIN_WORD.findall(text)), set(_LATIN_WORD.findall(source_text)))
     if missing:
         return f"Latin-script name not in the sources: {missing}"
+    flipped = negation_flips(summary, sources)
+    if flipped:
+        return f"negation not as in the sources: {flipped}"
     new, content = _new_words(summary, sources)
     if new > MAX_NEW_WORD_SHARE * content:
         return f"mostly not in the sources ({new} of {content} content words in none)"
@@ -83,6 +87,45 @@ def _new_words(summary: str, sources: Sequence[str]) -> tuple[int, int]:
     known = set(content_tokens(" ".join(sources)))
     words = content_tokens(summary)
     return sum(word not in known for word in words), len(words)
+
+
+def negation_flips(summary: str, sources: Sequence[str]) -> str | None:
+    """The summary's words that it negates where every source affirms them, or affirms where
+    every source negates them ("لم يعلن" for "أعلن", "يعلن" for "لم يعلن"), stemmed. A word
+    counts as negated right after لا، لم، لن، ليس، غير or عدم (with their clitics: "ولا");
+    "لا يزال" (still) is no negation. Words the sources do not have are left to the other
+    checks, and so is a negation said another way ("ضد إقرار" for "عدم إقرار")."""
+    told = _polarities(tokenize(" ".join(sources)))
+    said = _polarities(tokenize(summary))
+    flipped = sorted(word for word, ways in said.items() if word in told and not ways & told[word])
+    return ", ".join(flipped) if flipped else None
+
+
+def _polarities(tokens: list[str]) -> dict[str, set[bool]]:
+    """Each content word's stem, with whether it is negated (True), affirmed (False) or both."""
+    stop = stopwords()
+    found: dict[str, set[bool]] = {}
+    for before, token in zip(["", *tokens], tokens, strict=False):
+        if token in _NEGATIONS or token in _STILL or token in stop or len(token) < 3:
+            continue
+        if token[0].isdigit():
+            continue
+        if token[0] == "س" and token[1] in "يتنا" and len(token) > 4:
+            token = token[1:]  # the future: "ستنسحب" is "تنسحب" to come, "لن تنسحب" denies it
+        found.setdefault(stem(token), set()).add(before in _NEGATIONS)
+    return found
+
+
+# With the clitics they take: "ولا توجد", "بعدم السماح", "وغير عادل".
+_NEGATIONS = frozenset(
+    normalize(clitic + word)
+    for word in ("لا", "لم", "لن", "ليس", "ليست", "غير", "عدم")
+    for clitic in ("", "و", "ف", "ب", "ل", "وب")
+)
+# "لا يزال" and its forms mean "still": the word after لا is no negated fact.
+_STILL = frozenset(
+    normalize(word) for word in ("يزال", "تزال", "يزالون", "تزالان", "يزالان", "نزال", "أزال")
+)
 
 
 def missing_numbers(summary: str, sources: Sequence[str]) -> str | None:
