@@ -105,10 +105,10 @@ def _polarities(tokens: list[str]) -> dict[str, set[bool]]:
     """Each content word's stem, with whether it is negated (True), affirmed (False) or both."""
     stop = stopwords()
     found: dict[str, set[bool]] = {}
-    for before, token in zip(["", *tokens], tokens, strict=False):
-        if token in _NEGATIONS or token in _STILL or token in stop or len(token) < 3:
+    for before, token in zip(["", *tokens[:-1]], tokens, strict=True):
+        if len(token) < 3 or token[0].isdigit() or token in stop:
             continue
-        if token[0].isdigit():
+        if token in _NEGATIONS or token in _STILL:
             continue
         if token[0] == "س" and token[1] in "يتنا" and len(token) > 4:
             token = token[1:]  # the future: "ستنسحب" is "تنسحب" to come, "لن تنسحب" denies it
