@@ -290,6 +290,7 @@ NEGATION_SOURCES = [
 )
 def test_a_negation_the_sources_do_not_share_is_refused(summary: str, flipped: str | None) -> None:
     assert negation_flips(summary, NEGATION_SOURCES) == flipped
+    assert negation_flips(summary, []) is None  # no source: nothing to contradict
     reason = check_summary(summary, NEGATION_SOURCES, min_words=3)
     assert (reason or "").startswith("negation") == (flipped is not None), reason
 

@@ -105,7 +105,7 @@ def _polarities(tokens: list[str]) -> dict[str, set[bool]]:
     """Each content word's stem, with whether it is negated (True), affirmed (False) or both."""
     stop = stopwords()
     found: dict[str, set[bool]] = {}
-    for before, token in zip(["", *tokens[:-1]], tokens, strict=True):
+    for before, token in zip(["", *tokens], tokens, strict=False):  # each after its neighbour
         if len(token) < 3 or token[0].isdigit() or token in stop:
             continue
         if token in _NEGATIONS or token in _STILL:
