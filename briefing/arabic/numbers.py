@@ -97,9 +97,9 @@ def _number_at(tokens: Sequence[str], start: int) -> tuple[WrittenNumber | None,
     end = part_start = start  # part_start: where the count before the next scale began
     while end < len(tokens):
         token, first = tokens[end], end == start
-        scale = _lookup(token, _SCALES, first=first, after_count=bool(current))
-        count = _lookup(token, _COUNTS, first=first)
-        maybe = None if count is not None else _lookup(token, _MAYBE_COUNTS, first=first)
+        scale = _lookup(token, _SCALE_WORDS, first=first, after_count=bool(current))
+        count = _lookup(token, _COUNT_WORDS, first=first)
+        maybe = None if count is not None else _lookup(token, _MAYBE_WORDS, first=first)
         if 0 < current < 10 and token in _TEN:
             current += 10  # "ثلاثة عشر", "الحادي عشر"
         elif 0 < current < 10 and token in _HUNDRED:
@@ -143,14 +143,35 @@ def _joins(current: int, value: int) -> bool:
     return below_hundred < 10 and 20 <= value < 100 and value % 10 == 0
 
 
-def _lookup(token: str, table: dict[str, Any], *, first: bool, after_count: bool = False) -> Any:
-    """`token`'s entry in `table`, as it stands or without a clitic prefix ("بخمسة",
+@dataclass(frozen=True, slots=True)
+class _Words:
+    """A table of number words, and each of its words behind each clitic prefix (looked up
+    in one step: sources run to thousands of tokens)."""
+
+    bare: dict[str, Any]
+    prefixed: dict[str, tuple[str, Any]]  # "بخمسه": ("ب", 5)
+
+    @classmethod
+    def of(cls, table: dict[str, Any]) -> _Words:
+        prefixed: dict[str, tuple[str, Any]] = {}
+        for prefix in _PREFIXES:  # in order: the first prefix that fits wins
+            for word, value in table.items():
+                prefixed.setdefault(prefix + word, (prefix, value))
+        return cls(table, prefixed)
+
+
+def _lookup(token: str, words: _Words, *, first: bool, after_count: bool = False) -> Any:
+    """`token`'s entry in `words`, as it stands or without a clitic prefix ("بخمسة",
     "الخامس"). A later word of a number joins it with و ("وعشرون"), but a scale word follows
     its count as it stands ("ثلاثة آلاف")."""
-    if (first or after_count) and token in table:
-        return table[token]
-    for prefix in _PREFIXES if first else _JOINS:
-        rest = token[len(prefix) :]
-        if token.startswith(prefix) and rest in table:
-            return table[rest]
+    if (first or after_count) and token in words.bare:
+        return words.bare[token]
+    found = words.prefixed.get(token)
+    if found is not None and (first or found[0] in _JOINS):
+        return found[1]
     return None
+
+
+_COUNT_WORDS, _MAYBE_WORDS, _SCALE_WORDS = (
+    _Words.of(_COUNTS), _Words.of(_MAYBE_COUNTS), _Words.of(_SCALES)
+)  # fmt: skip
