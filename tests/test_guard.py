@@ -277,11 +277,10 @@ NEGATION_SOURCES = [
 @pytest.mark.parametrize(
     ("summary", "flipped"),
     [
-        ("الوزارة ستنسحب من الاتفاق", "تنسحب"),  # the future against "لن تنسحب"
+        ("الوزارة ستنسحب من الاتفاق", "ستنسحب"),  # the future against "لن تنسحب"
         ("الوزارة تنسحب من الاتفاق", "تنسحب"),
         ("الوزارة لن تواصل المفاوضات", "تواصل"),  # against "ستواصل"
-        # Not caught: "أعلنت" is another form of the verb, and forms are not matched.
-        ("الوزارة لم تعلن مواصلة المفاوضات", None),
+        ("الوزارة لم تعلن مواصلة المفاوضات", "تعلن"),  # the present against "أعلنت"
         ("توجد خلافات بين الطرفين", "توجد"),  # against "ولا توجد"
         ("الوزارة لن تنسحب وستواصل المفاوضات", None),
         ("لا توجد خلافات والوفد لا يزال في جنيف", None),  # "لا يزال": still, no negation
@@ -299,10 +298,10 @@ def test_a_negation_the_sources_do_not_share_is_refused(summary: str, flipped: s
 def test_negations_put_into_real_summaries_are_caught() -> None:
     # The development month: BBC editors' summaries (few refused for their negations) and the
     # same with "لم" before their first word that may be a verb (most of them caught where
-    # the verb is in the article). Floors as measured: 7 of 514, and 212 of 443.
+    # the verb is in the article). Floors as measured: 6 of 514, and 284 of 443.
     rows = list(bbc_editors_summaries("03"))
     reasons = [_reason(r["abstract"], sources_of(r)) for r in rows]
-    assert sum(reason.startswith("negation") for reason in reasons) <= 7
+    assert sum(reason.startswith("negation") for reason in reasons) <= 6
     verb = re.compile(r"(?<= )(?=[يت]\w{3,})")
     negated = [
         (verb.sub("لم ", r["abstract"], count=1), sources_of(r))
@@ -311,7 +310,7 @@ def test_negations_put_into_real_summaries_are_caught() -> None:
     ]
     caught = sum(_reason(summary, sources) != "" for summary, sources in negated)
     assert len(negated) == 443
-    assert caught >= 212
+    assert caught >= 284
 
 
 # ---- loops -------------------------------------------------------------------------------------

@@ -91,29 +91,45 @@ def _new_words(summary: str, sources: Sequence[str]) -> tuple[int, int]:
 
 def negation_flips(summary: str, sources: Sequence[str]) -> str | None:
     """The summary's words that it negates where every source affirms them, or affirms where
-    every source negates them ("لم يعلن" for "أعلن", "يعلن" for "لم يعلن"), stemmed. A word
+    every source negates them ("لم يعلن" for "أعلن", "يعلن" for "لم يعلن"), as written. A word
     counts as negated right after لا، لم، لن، ليس، غير or عدم (with their clitics: "ولا");
     "لا يزال" (still) is no negation. Words the sources do not have are left to the other
     checks, and so is a negation said another way ("ضد إقرار" for "عدم إقرار")."""
-    told = _polarities(tokenize(" ".join(sources)))
-    said = _polarities(tokenize(summary))
-    flipped = sorted(word for word, ways in said.items() if word in told and not ways & told[word])
+    told, _ = _polarities(tokenize(" ".join(sources)))
+    said, written = _polarities(tokenize(summary))
+    flipped = sorted(
+        written[key] for key, ways in said.items() if key in told and not ways & told[key]
+    )
     return ", ".join(flipped) if flipped else None
 
 
-def _polarities(tokens: list[str]) -> dict[str, set[bool]]:
-    """Each content word's stem, with whether it is negated (True), affirmed (False) or both."""
+def _polarities(tokens: list[str]) -> tuple[dict[str, set[bool]], dict[str, str]]:
+    """Each content word's key (its stem, one for a verb's past and present), with whether
+    it is negated (True), affirmed (False) or both; and the word as first written."""
     stop = stopwords()
     found: dict[str, set[bool]] = {}
+    written: dict[str, str] = {}
     for before, token in zip(["", *tokens], tokens, strict=False):  # each after its neighbour
         if len(token) < 3 or token[0].isdigit() or token in stop:
             continue
         if token in _NEGATIONS or token in _STILL:
             continue
-        if token[0] == "س" and token[1] in "يتنا" and len(token) > 4:
-            token = token[1:]  # the future: "ستنسحب" is "تنسحب" to come, "لن تنسحب" denies it
-        found.setdefault(stem(token), set()).add(before in _NEGATIONS)
-    return found
+        word = token
+        if word[0] == "س" and word[1] in "يتنا" and len(word) > 4:
+            word = word[1:]  # the future: "ستنسحب" is "تنسحب" to come, "لن تنسحب" denies it
+        key = _verb_key(stem(word))
+        found.setdefault(key, set()).add(before in _NEGATIONS)
+        written.setdefault(key, token)
+    return found, written
+
+
+def _verb_key(word: str) -> str:
+    """One key for a verb's past and present: "أعلنت", "يعلن", "تعلن" are all "علن"."""
+    if len(word) > 4 and word[-1] == "ت":
+        word = word[:-1]
+    if len(word) > 3 and word[0] in "يتنا":
+        word = word[1:]
+    return word
 
 
 # With the clitics they take: "ولا توجد", "بعدم السماح", "وغير عادل".
