@@ -170,11 +170,11 @@ SUBSCRIBERS = (
 )
 
 
-def fixed_config(tmp: Path, *, smtp: Smtp | None = None) -> Config:
+def fixed_config(tmp: Path, *, smtp: Smtp | None = None, database: str | None = None) -> Config:
     settings = Settings(
         title="موجز الصباح",
         timezone="Asia/Riyadh",
-        database=str(tmp / "briefing.db"),
+        database=database or str(tmp / "briefing.db"),
         outbox=str(tmp / "outbox"),
         sections={"politics": "سياسة", "economy": "اقتصاد", "sports": "رياضة", "culture": "ثقافة"},
         smtp=smtp or Smtp(),

@@ -122,9 +122,9 @@ def server(mailbox: Mailbox) -> Iterator[Controller]:
         yield controller
 
 
-def _config(tmp: Path, port: int, **smtp: Any) -> Config:
+def _config(tmp: Path, port: int, database: str | None = None, **smtp: Any) -> Config:
     values = {"host": "127.0.0.1", "port": port, "security": "none", **FAST, **smtp}
-    return fixed_config(tmp, smtp=Smtp(**values))
+    return fixed_config(tmp, smtp=Smtp(**values), database=database)
 
 
 def _digests(config: Config, n: int = 0) -> list[Digest]:
@@ -516,10 +516,11 @@ def test_one_connection_reused_per_worker_within_the_concurrency_limit(
 
 
 def test_two_concurrent_runs_never_both_send(
-    tmp_path: Path, server: Controller, mailbox: Mailbox
+    tmp_path: Path, server: Controller, mailbox: Mailbox, database_url: str
 ) -> None:
+    # On each database (SQLite, PostgreSQL, MariaDB): the reservation decides who sends.
     mailbox.on_data = lambda smtp, recipient: time.sleep(0.002)  # type: ignore[func-returns-value]
-    config = _config(tmp_path, server.port, concurrency=2)
+    config = _config(tmp_path, server.port, database_url, concurrency=2)
     digests = _digests(config, n=36)
     Store(config.database_url).close()  # create the tables before the race
     start = threading.Barrier(2)
