@@ -104,9 +104,9 @@ def _database(wanted: str | None, folder: Path) -> Iterator[str]:
         yield f"sqlite:///{folder / 'b.db'}"
     elif wanted in servers:
         with servers[wanted]() as server:
-            if server is None:
-                sys.exit(f"{wanted} is not installed here")
-            yield fresh_database(wanted, server)
+            if server.url is None:
+                sys.exit(server.why_not)
+            yield fresh_database(server)
     else:
         yield wanted
 

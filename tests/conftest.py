@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.databases import fresh_database, mariadb_server, postgres_server
+from tests.databases import Server, fresh_database, mariadb_server, postgres_server
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "config" / "demo"
@@ -30,18 +30,18 @@ def demo_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 @pytest.fixture(scope="session")
-def postgres() -> Iterator[str | None]:
-    """A PostgreSQL server for the session (None where PostgreSQL is not installed)."""
-    with postgres_server() as url:
-        yield url
+def postgres() -> Iterator[Server]:
+    """A PostgreSQL server for the session (or why there is none)."""
+    with postgres_server() as server:
+        yield server
         gc.collect()  # close the pools of stores no test closed, while the server is up
 
 
 @pytest.fixture(scope="session")
-def mariadb() -> Iterator[str | None]:
-    """A MariaDB server for the session (None where MariaDB is not installed)."""
-    with mariadb_server() as url:
-        yield url
+def mariadb() -> Iterator[Server]:
+    """A MariaDB server for the session (or why there is none)."""
+    with mariadb_server() as server:
+        yield server
         gc.collect()
 
 
@@ -52,4 +52,4 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'b.db'}"
     server = request.getfixturevalue("postgres" if request.param == "postgresql" else "mariadb")
-    return fresh_database(request.param, server)
+    return fresh_database(server)

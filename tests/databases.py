@@ -19,6 +19,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -44,17 +45,24 @@ def _as_server_user(command: list[str]) -> list[str]:
     return ["runuser", "-u", "postgres", "--", *command]
 
 
+@dataclass(frozen=True)
+class Server:
+    """A database server for the session: its URL, or why there is none (the skip's reason)."""
+
+    url: str | None
+    why_not: str = ""
+
+
 @contextmanager
-def postgres_server() -> Iterator[str | None]:
-    """The URL of a PostgreSQL server for the session, or None (then the reason is given by
-    the skip in `fresh_database`)."""
+def postgres_server() -> Iterator[Server]:
+    """A throwaway PostgreSQL server for the session (or the one the environment names)."""
     given = os.environ.get("BRIEFING_TEST_POSTGRES_URL")
     if given:
-        yield given
+        yield Server(given)
         return
     programs = _programs()
     if programs is None or (os.geteuid() == 0 and shutil.which("runuser") is None):
-        yield None
+        yield Server(None, "PostgreSQL is not installed (Debian: apt-get install postgresql)")
         return
     folder = tempfile.mkdtemp(prefix="briefing-pg-")  # under /tmp: the server user can reach it
     data, port = os.path.join(folder, "data"), free_port()
@@ -65,6 +73,14 @@ def postgres_server() -> Iterator[str | None]:
         *("-D", data, "-w", "-l", os.path.join(folder, "log")),
         *("-o", f"-p {port} -k {folder} -c listen_addresses=127.0.0.1 -c fsync=off"),
     ]
+
+    def stop() -> None:
+        if os.path.exists(data):
+            subprocess.run(
+                _as_server_user([*start[:3], "-m", "immediate", "stop"]), capture_output=True
+            )
+        shutil.rmtree(folder, ignore_errors=True)
+
     try:
         subprocess.run(
             _as_server_user(
@@ -74,13 +90,14 @@ def postgres_server() -> Iterator[str | None]:
             capture_output=True,
         )
         subprocess.run(_as_server_user([*start, "start"]), check=True, capture_output=True)
-        yield f"postgresql+psycopg://briefing@127.0.0.1:{port}/postgres"
+    except (OSError, subprocess.CalledProcessError) as exc:
+        stop()
+        yield Server(None, f"PostgreSQL is installed but would not start here: {_why(exc)}")
+        return
+    try:
+        yield Server(f"postgresql+psycopg://briefing@127.0.0.1:{port}/postgres")
     finally:
-        if os.path.exists(data):
-            subprocess.run(
-                _as_server_user([*start[:3], "-m", "immediate", "stop"]), capture_output=True
-            )
-        shutil.rmtree(folder, ignore_errors=True)
+        stop()
 
 
 def _mariadb_programs() -> tuple[str, str] | None:
@@ -93,15 +110,16 @@ def _mariadb_programs() -> tuple[str, str] | None:
 
 
 @contextmanager
-def mariadb_server() -> Iterator[str | None]:
-    """The URL of a MariaDB (or MySQL) server for the session, or None."""
+def mariadb_server() -> Iterator[Server]:
+    """A throwaway MariaDB server for the session (or the MariaDB or MySQL server the
+    environment names)."""
     given = os.environ.get("BRIEFING_TEST_MYSQL_URL")
     if given:
-        yield given
+        yield Server(given)
         return
     programs = _mariadb_programs()
     if programs is None:
-        yield None
+        yield Server(None, "MariaDB is not installed (Debian: apt-get install mariadb-server)")
         return
     install, server = programs
     folder = tempfile.mkdtemp(prefix="briefing-mariadb-")
@@ -110,9 +128,17 @@ def mariadb_server() -> Iterator[str | None]:
     user = ["--user=mysql"] if os.geteuid() == 0 else []
     if os.geteuid() == 0:
         shutil.chown(folder, "mysql")
+    url = f"mysql+pymysql://root@127.0.0.1:{port}/mysql?charset=utf8mb4"
+    process: subprocess.Popen[bytes] | None = None
+
+    def stop() -> None:
+        if process is not None:
+            process.terminate()
+            process.wait(timeout=60)
+        shutil.rmtree(folder, ignore_errors=True)
+
     # --no-defaults: none of this machine's settings (its character set among them: the
     # store must declare its own).
-    process = None
     try:
         subprocess.run(
             [
@@ -140,14 +166,33 @@ def mariadb_server() -> Iterator[str | None]:
                 f"--log-error={folder}/log",
             ],
         )
-        url = f"mysql+pymysql://root@127.0.0.1:{port}/mysql?charset=utf8mb4"
         _wait_until_up(url, process)
-        yield url
+    except (OSError, subprocess.CalledProcessError, OperationalError) as exc:
+        # e.g. an AppArmor profile that keeps mariadbd to /var/lib/mysql (Ubuntu)
+        why = _last_error_line(os.path.join(folder, "log")) or _why(exc)
+        stop()
+        yield Server(None, f"MariaDB is installed but would not start here: {why}")
+        return
+    try:
+        yield Server(url)
     finally:
-        if process is not None:
-            process.terminate()
-            process.wait(timeout=60)
-        shutil.rmtree(folder, ignore_errors=True)
+        stop()
+
+
+def _last_error_line(log: str) -> str:
+    try:
+        with open(log, encoding="utf-8", errors="replace") as lines:
+            errors = [line.strip() for line in lines if "[ERROR]" in line]
+    except OSError:
+        return ""
+    return errors[-1] if errors else ""
+
+
+def _why(exc: Exception) -> str:
+    """The last line a failed start printed, or the error itself."""
+    output = getattr(exc, "stderr", None) or b""
+    lines = output.decode(errors="replace").strip().splitlines()
+    return lines[-1] if lines else str(exc).splitlines()[0]
 
 
 def _wait_until_up(url: str, process: subprocess.Popen[bytes], seconds: float = 60) -> None:
@@ -166,14 +211,13 @@ def _wait_until_up(url: str, process: subprocess.Popen[bytes], seconds: float = 
         engine.dispose()
 
 
-def fresh_database(kind: str, server: str | None) -> str:
-    """A new, empty database on the server of this kind; its URL."""
-    if server is None:
-        package = {"postgresql": "postgresql", "mariadb": "mariadb-server"}[kind]
-        pytest.skip(f"{kind} is not installed (Debian: apt-get install {package})")
+def fresh_database(server: Server) -> str:
+    """A new, empty database on the server; its URL. Skips, saying why, without a server."""
+    if server.url is None:
+        pytest.skip(server.why_not)
     name = f"t_{uuid.uuid4().hex[:12]}"
-    engine = create_engine(server, isolation_level="AUTOCOMMIT")
+    engine = create_engine(server.url, isolation_level="AUTOCOMMIT")
     with engine.connect() as conn:
         conn.execute(text(f"CREATE DATABASE {name}"))
     engine.dispose()
-    return make_url(server).set(database=name).render_as_string(hide_password=False)
+    return make_url(server.url).set(database=name).render_as_string(hide_password=False)
