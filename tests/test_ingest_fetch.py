@@ -420,3 +420,54 @@ def test_an_item_longer_than_the_limit_is_cut_at_a_line_end_with_a_warning() -> 
     assert parsed.warning == (
         f"1 item(s) longer than {MAX_ITEM_CHARS} characters were cut (first: http://example.org/a)"
     )
+
+
+def _dated(items: list[tuple[str, str]]) -> bytes:
+    """An RSS document of (link, pubDate) items."""
+    body = "".join(
+        f"<item><title>خبر {n}</title><link>{link}</link><description>نص الخبر {n}</description>"
+        f"<pubDate>{date}</pubDate></item>"
+        for n, (link, date) in enumerate(items)
+    )
+    return (
+        '<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>t</title>'
+        f"{body}</channel></rss>"
+    ).encode()
+
+
+def test_an_item_dated_in_the_future_takes_its_fetch_time_and_the_feed_is_warned(
+    tmp_path: Path,
+) -> None:
+    # NOW is 06:00 UTC. A Gulf site writing its local time (09:10, UTC+3) as GMT puts an
+    # item 3 h 10 min ahead; a clock 5 minutes fast is only skew.
+    document = _dated(
+        [
+            ("http://example.org/local-time", "Sun, 29 Nov 2026 09:10:00 GMT"),
+            ("http://example.org/fast-clock", "Sun, 29 Nov 2026 06:05:00 GMT"),
+            ("http://example.org/past", "Sun, 29 Nov 2026 04:30:00 +0300"),
+        ]
+    )
+    with FeedServer() as server:
+        url = server.document("/dated.xml", document)
+        config = write_config(tmp_path, [{"name": "gulf", "url": url, "section": "news"}])
+        store = Store(config.database_url)
+        outcome = ingest(config, store, NOW).outcomes[0]
+        stored = {a.url: a for a in store.articles_since(NOW - timedelta(days=1))}
+        state = store.feed_state("gulf")
+        store.close()
+    assert outcome.new_items == 3
+    ahead, fast, past = (
+        stored[f"http://example.org/{k}"] for k in ("local-time", "fast-clock", "past")
+    )
+    assert (ahead.published, ahead.published_estimated) == (NOW, True)
+    assert (fast.published, fast.published_estimated) == (NOW, False)
+    assert (past.published, past.published_estimated) == (
+        datetime(2026, 11, 29, 1, 30, tzinfo=UTC),
+        False,
+    )
+    expected = (
+        "1 item(s) dated in the future (up to 3.2 h ahead of the fetch; a wrong time zone in "
+        "the feed?): their fetch time stands in"
+    )
+    assert outcome.warning == expected
+    assert state is not None and state["last_warning"] == expected

@@ -7,8 +7,8 @@ import hashlib
 import html
 import logging
 import re
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import feedparser
@@ -31,6 +31,11 @@ _BLOCK_TAGS = ("p", "div", "br", "li", "h1", "h2", "h3", "h4", "tr", "blockquote
 # longer, and a hostile feed cannot make one item huge.
 MAX_ITEM_CHARS = 200_000
 _SPACES = re.compile(r"[ \t\u00a0]+")
+# An item cannot have been published after it was fetched. A few minutes ahead is a
+# publisher's clock; more is a wrong time zone (local time labelled GMT puts a Gulf site's
+# items three or four hours ahead) or a bad date, and would put the item first in its story
+# and in the edition window for days. Past this skew the fetch time stands in, flagged.
+FUTURE_SKEW = timedelta(minutes=10)
 
 
 def canonical_url(url: str) -> str:
@@ -76,6 +81,29 @@ def html_to_text(markup: str) -> str:
 def _tidy(text: str) -> str:
     lines = (_SPACES.sub(" ", line).strip() for line in text.splitlines())
     return "\n".join(line for line in lines if line)
+
+
+@dataclass(slots=True)
+class _Fixes:
+    """What one document's items needed fixed, told once in the feed's warning."""
+
+    cut: list[str] = field(default_factory=list)  # cut to MAX_ITEM_CHARS: their links
+    ahead: list[timedelta] = field(default_factory=list)  # dated after they were fetched
+
+    def problems(self) -> list[str]:
+        said = []
+        if self.cut:
+            said.append(
+                f"{len(self.cut)} item(s) longer than {MAX_ITEM_CHARS} characters were cut "
+                f"(first: {self.cut[0]})"
+            )
+        if self.ahead:
+            hours = max(self.ahead).total_seconds() / 3600
+            said.append(
+                f"{len(self.ahead)} item(s) dated in the future (up to {hours:.1f} h ahead of "
+                "the fetch; a wrong time zone in the feed?): their fetch time stands in"
+            )
+        return said
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,12 +157,9 @@ def parse_document(
     problems = []  # logged by the run as one warning: this may run in a worker process
     if parsed.bozo:
         problems.append(f"feed read despite problems: {parsed.get('bozo_exception')}")
-    cut: list[str] = []  # the items cut to MAX_ITEM_CHARS
-    articles = [_entry_to_article(entry, feed, fetched_at, cut) for entry in parsed.entries]
-    if cut:
-        problems.append(
-            f"{len(cut)} item(s) longer than {MAX_ITEM_CHARS} characters were cut (first: {cut[0]})"
-        )
+    fixes = _Fixes()
+    articles = [_entry_to_article(entry, feed, fetched_at, fixes) for entry in parsed.entries]
+    problems += fixes.problems()
     warning = "; ".join(problems) or None
     return ParsedFeed([a for a in articles if a is not None], len(parsed.entries), warning)
 
@@ -177,10 +202,10 @@ def _looks_like_html(content: bytes, headers: dict[str, str]) -> bool:
 
 
 def _entry_to_article(
-    entry: dict, feed: Feed, fetched_at: datetime, cut: list[str]
+    entry: dict, feed: Feed, fetched_at: datetime, fixes: _Fixes
 ) -> Article | None:
-    """The entry as an Article (None when it has no key or no text); an entry whose text had
-    to be cut to MAX_ITEM_CHARS is named in `cut`."""
+    """The entry as an Article (None when it has no key or no text); what had to be fixed
+    in it (text cut to MAX_ITEM_CHARS, a date in the future) is noted in `fixes`."""
     link = entry.get("link") or ""
     guid = entry.get("id") or ""
     if link and urlsplit(link).scheme.lower() not in ("http", "https"):
@@ -191,10 +216,10 @@ def _entry_to_article(
     whole = (title, description, body)
     title, description, body = (cut_text(part) for part in whole)
     if (title, description, body) != whole:
-        cut.append(link or guid or title[:80])
+        fixes.cut.append(link or guid or title[:80])
     if not (link or guid) or not (title or description):
         return None
-    published, estimated = _published(entry, fetched_at)
+    published, estimated = _published(entry, fetched_at, fixes)
     text = body if len(body) > len(description) else description
     url = canonical_url(link) if link else ""
     return Article(
@@ -224,9 +249,16 @@ def _body(entry: dict) -> str:
     return max(blocks, key=len, default="")
 
 
-def _published(entry: dict, fetched_at: datetime) -> tuple[datetime, bool]:
+def _published(entry: dict, fetched_at: datetime, fixes: _Fixes) -> tuple[datetime, bool]:
+    """When the item was published, in UTC, and whether the fetch time stands in for it
+    (no date in the feed, or a date past FUTURE_SKEW ahead of the fetch)."""
+    fetched = fetched_at.astimezone(UTC)
     for key in ("published_parsed", "updated_parsed", "created_parsed"):
         value = entry.get(key)
         if value:
-            return datetime.fromtimestamp(calendar.timegm(value), UTC), False
-    return fetched_at.astimezone(UTC), True
+            published = datetime.fromtimestamp(calendar.timegm(value), UTC)
+            if published - fetched > FUTURE_SKEW:
+                fixes.ahead.append(published - fetched)
+                return fetched, True
+            return min(published, fetched), False
+    return fetched, True
