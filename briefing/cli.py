@@ -126,15 +126,13 @@ def cmd_feeds(args: argparse.Namespace) -> int:
     for feed in config.feeds:
         state = states.get(feed.name, {})
         success = state.get("last_success")
-        reason = state.get("disabled_reason")
         rows.append(
             (
                 feed.name + ("" if feed.enabled else " (disabled)"),
                 success.astimezone(config.zone).strftime("%Y-%m-%d %H:%M") if success else "never",
                 str(state.get("new_items_last_run", 0)),
                 str(state.get("consecutive_failures", 0)),
-                # A disabled feed's reason in full: it says how to read the feed again.
-                f"disabled: {reason}" if reason else (state.get("last_error") or "")[:80],
+                _feed_problem(state),
             )
         )
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
@@ -144,6 +142,17 @@ def cmd_feeds(args: argparse.Namespace) -> int:
         states.get(f.name, {}).get("consecutive_failures") for f in config.feeds if f.enabled
     )
     return EXIT_PARTIAL if failing else EXIT_OK
+
+
+def _feed_problem(state: dict) -> str:
+    """The last column of `briefing feeds`: why a feed is disabled (in full: it says how to
+    read the feed again), else its last error, else the warning of its last read (a feed
+    read despite broken XML, items cut or dated in the future: in full, for the editor)."""
+    if state.get("disabled_reason"):
+        return f"disabled: {state['disabled_reason']}"
+    if state.get("last_error"):
+        return str(state["last_error"])[:80]
+    return f"warning: {state['last_warning']}" if state.get("last_warning") else ""
 
 
 def cmd_clean(args: argparse.Namespace) -> int:

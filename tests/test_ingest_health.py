@@ -30,6 +30,12 @@ def _rss(*titles: str) -> bytes:
     ).encode()
 
 
+def _rss_ahead() -> bytes:
+    """One item dated 08:00 GMT, five hours after NOW."""
+    document = _rss("وزير الداخلية يزور المنطقة").replace(b"02:10:00", b"08:00:00")
+    return document.replace(b"example.org/0", b"example.org/ahead")
+
+
 def _table(output: str) -> dict[str, dict[str, str]]:
     """`briefing feeds` output as {feed name: {column: cell}}, cut at the header's columns."""
     header, *lines = output.splitlines()
@@ -79,6 +85,12 @@ def test_the_feeds_command_shows_health_and_exits_1_while_a_feed_fails(
             {"name": "good", "url": good, "section": "news"},
             {"name": "missing", "url": server.status("/404.xml", 404), "section": "news"},
             {"name": "gone", "url": server.status("/410.xml", 410), "section": "news"},
+            # Read, but its one item is dated 5 hours after the fetch: a warning, not a failure.
+            {
+                "name": "ahead",
+                "url": server.document("/ahead.xml", _rss_ahead()),
+                "section": "news",
+            },
         ]
         config = write_config(tmp_path, feeds)
         store = Store(config.database_url)
@@ -88,7 +100,7 @@ def test_the_feeds_command_shows_health_and_exits_1_while_a_feed_fails(
 
         assert main(["feeds", "--config", str(tmp_path / "briefing.yaml")]) == EXIT_PARTIAL
         rows = _table(capsys.readouterr().out)
-        assert set(rows) == {"good", "missing", "gone"}
+        assert set(rows) == {"good", "missing", "gone", "ahead"}
         local = NOW.astimezone(config.zone).strftime("%Y-%m-%d %H:%M")
         assert rows["good"] == {
             "name": "good",
@@ -103,8 +115,13 @@ def test_the_feeds_command_shows_health_and_exits_1_while_a_feed_fails(
         gone = rows["gone"]["last error"]
         assert gone.startswith("disabled: HTTP 410 Gone on 2026-11-29")
         assert gone.endswith("change its URL in feeds.yaml to read it again")
+        assert rows["ahead"]["consecutive failures"] == "0"
+        assert rows["ahead"]["last error"] == (
+            "warning: 1 item(s) dated in the future (up to 5.0 h ahead of the fetch; a wrong "
+            "time zone in the feed?): their fetch time stands in"
+        )
 
         # The gone feed dropped, the missing one turned off by the editor: nothing to act on.
-        write_config(tmp_path, [feeds[0], {**feeds[1], "enabled": False}])
+        write_config(tmp_path, [feeds[0], {**feeds[1], "enabled": False}, feeds[3]])
         assert main(["feeds", "--config", str(tmp_path / "briefing.yaml")]) == EXIT_OK
-        assert set(_table(capsys.readouterr().out)) == {"good", "missing (disabled)"}
+        assert set(_table(capsys.readouterr().out)) == {"good", "missing (disabled)", "ahead"}
