@@ -157,6 +157,31 @@ def ranked_sections() -> Edition:
     return replace(fixed_edition(), stories=tuple(stories))
 
 
+def grew_over_days() -> EditionStory:
+    """A story whose first reports are days old: the dam's sources published 3 days and
+    4.5 hours before the edition (01:30 on 26 November in Riyadh, 22:30 on the 25th in UTC),
+    24 hours and a minute before it, and exactly 24 hours before it."""
+    item = _story(
+        "dam",
+        "politics",
+        [
+            ("وكالة النخيل", "تصدع في جدار سد الوادي"),
+            ("قناة الواحة", "إخلاء القرى القريبة من سد الوادي"),
+            ("صحيفة الساحل", "بدء ترميم سد الوادي"),
+        ],
+        ["بدأت فرق الصيانة ترميم جدار سد الوادي بعد إخلاء القرى القريبة منه."],
+    )
+    ages = (
+        timedelta(days=3, hours=4, minutes=30),
+        timedelta(hours=24, minutes=1),
+        timedelta(hours=24),
+    )
+    articles = tuple(
+        replace(a, published=BUILT - age) for a, age in zip(item.story.articles, ages, strict=True)
+    )
+    return replace(item, story=replace(item.story, articles=articles))
+
+
 def with_story(edition: Edition, item: EditionStory) -> Edition:
     """The edition with `item` ranked first."""
     return replace(edition, stories=(item, *edition.stories))

@@ -17,7 +17,14 @@ import pytest
 from briefing.config import Subscriber
 from briefing.digest.render import render_digest
 from tests import chromium
-from tests.digest_fixtures import fixed_config, fixed_edition, latin_led, subscriber, with_story
+from tests.digest_fixtures import (
+    fixed_config,
+    fixed_edition,
+    grew_over_days,
+    latin_led,
+    subscriber,
+    with_story,
+)
 from tests.test_render import _hostile_edition
 
 pytestmark = pytest.mark.skipif(
@@ -241,11 +248,14 @@ def test_arabic_sentences_that_open_with_latin_read_right_to_left_on_a_phone(
 
 # Each source's name and its time: on which lines they are drawn.
 _SOURCES = """
-[...document.querySelectorAll('.sources bdi[dir="ltr"]')].map((time) => {
-  const name = time.previousElementSibling;
+[...document.querySelectorAll('.sources .source')].map((unit) => {
+  const name = unit.querySelector('.name');
+  const day = unit.querySelector('.day');
+  const time = unit.lastElementChild;
   const lines = [...name.getClientRects()].map((r) => Math.round(r.top));
-  return {name: name.textContent, nameLines: [...new Set(lines)],
-          timeLine: Math.round(time.getBoundingClientRect().top)};
+  const top = (element) => Math.round(element.getBoundingClientRect().top);
+  return {name: name.textContent, nameLines: [...new Set(lines)], timeLine: top(time),
+          dayLine: day ? top(day) : null};
 })
 """
 
@@ -262,6 +272,7 @@ def test_a_source_name_and_its_time_are_never_split_across_lines(
     article = replace(fair.story.articles[0], source=long_name)
     fair = replace(fair, story=replace(fair.story, articles=(article,)))
     edition = replace(edition, stories=(*edition.stories[:-1], fair))
+    edition = with_story(edition, grew_over_days())  # two sources with a day before the time
     path = tmp_path / "sources.html"
     digest = render_digest(edition, subscriber("reader@example.org"), fixed_config(tmp_path))
     path.write_text(digest.html or "", encoding="utf-8")
@@ -269,7 +280,11 @@ def test_a_source_name_and_its_time_are_never_split_across_lines(
     sources = browser.evaluate(_SOURCES)
     seen = browser.evaluate(_MEASURE)
     browser.screenshot(shots / f"sources-{width}.png")
-    assert len(sources) == 18
+    assert len(sources) == 21
+    assert [s["dayLine"] == s["timeLine"] for s in sources if s["dayLine"] is not None] == [
+        True,
+        True,
+    ], "a source's day is on another line than its time"
     split = [s["name"] for s in sources if s["name"] != long_name and len(s["nameLines"]) != 1]
     assert split == [], "a short source name wraps"
     apart = [s["name"] for s in sources if s["nameLines"][-1] != s["timeLine"]]

@@ -32,6 +32,7 @@ from briefing.models import Digest, Edition
 from tests.digest_fixtures import (
     fixed_config,
     fixed_edition,
+    grew_over_days,
     latin_led,
     one_source_twice,
     ranked_sections,
@@ -617,6 +618,35 @@ def test_each_source_keeps_its_name_and_time_in_one_unbroken_unit(tmp_path: Path
         assert name.strip() and re.fullmatch(r"\d\d:\d\d", time)
     # The list itself may break between sources: after each separator.
     assert page.count("</span> ·") == links - len(fixed_edition().stories)
+
+
+@pytest.mark.parametrize(
+    ("email", "expected"),
+    [
+        ("reader@example.org", ["26 نوفمبر 01:30", "28 نوفمبر 05:59", "06:00"]),
+        ("text-only@example.org", ["٢٦ نوفمبر ٠١:٣٠", "٢٨ نوفمبر ٠٥:٥٩", "٠٦:٠٠"]),
+        ("english@example.org", ["26 November 01:30", "28 November 05:59", "06:00"]),
+    ],
+)
+def test_a_source_older_than_a_day_shows_its_day_beside_its_time(
+    tmp_path: Path, email: str, expected: list[str]
+) -> None:
+    # A bare "01:30" under a story that grew over days reads as last night's report.
+    edition = with_story(fixed_edition(), grew_over_days())
+    digest = render_digest(edition, subscriber(email), fixed_config(tmp_path))
+    block = digest.text.split("■ تصدع في جدار سد الوادي")[1].split("■")[0]
+    assert re.findall(r"^  \S.*\((.*)\)$", block, re.M) == expected
+    if digest.html is None:
+        return
+    story = digest.html.split('id="story-1"')[1].split('class="story"')[0]
+    units = [
+        " ".join(unit.split())  # the page's lines may break at any space
+        for unit in re.findall(r'<span class="source"[^>]*>(.*?)</span>', story, re.S)
+    ]
+    day, time = expected[0].rsplit(" ", 1)
+    # The day in the interface's direction, the time left to right, in the unbroken unit.
+    assert re.search(f'>{day}</bdi> <bdi dir="ltr">{time}</bdi>$', units[0]), units[0]
+    assert re.search(f'</(a|bdi)> <bdi dir="ltr">{expected[2]}</bdi>$', units[2]), units[2]
 
 
 def test_the_gmail_clip_warning_counts_bytes(

@@ -12,7 +12,7 @@ import re
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -92,6 +92,7 @@ class Greeting:
 @dataclass(frozen=True, slots=True)
 class SourceLink:
     name: str
+    day: str  # "3 يونيو" when published over 24 hours before the edition, else ""
     time: str  # local time of publication, digits as the subscriber wants them
     url: str | None  # None when the feed gave a link that is not http(s)
 
@@ -264,6 +265,21 @@ def edition_date(day: date, language: str = "ar") -> DateLine:
     )
 
 
+def publication_time(
+    published: datetime, as_of: datetime, zone: ZoneInfo, language: str = "ar"
+) -> tuple[str, str]:
+    """A source's publication in the edition's zone, as (day, time). Within the 24 hours
+    before the edition the time alone ("10:30") can mean only its last occurrence; an older
+    article (a story that grew over days keeps its first reports) gets the day too
+    ("3 يونيو"), or a reader takes it for yesterday's news."""
+    local = published.astimezone(zone)
+    time = local.strftime("%H:%M")
+    if published >= as_of - timedelta(hours=24):
+        return "", time
+    months = _AR_MONTHS if language == "ar" else _EN_MONTHS
+    return f"{local.day} {months[local.month - 1]}", time
+
+
 def arabic_date(day: date) -> DateLine:
     return edition_date(day, "ar")
 
@@ -375,7 +391,9 @@ def _render_digest(
     digits = _digits(subscriber)
     stories = stories_for(edition, subscriber)
     views = {
-        item.story.id: _story_view(item, f"story-{i}", strings, subscriber, config, digits)
+        item.story.id: _story_view(
+            item, f"story-{i}", strings, subscriber, config, digits, edition.created
+        )
         for i, item in enumerate(stories, start=1)
     }
     dateline = edition_date(edition.day, subscriber.language)
@@ -464,6 +482,7 @@ def _story_view(
     subscriber: Subscriber,
     config: Config,
     digits: Callable[[object], str],
+    as_of: datetime,
 ) -> StoryView:
     story, summary = item.story, item.summary
     zone = ZoneInfo(config.settings.timezone)
@@ -480,14 +499,17 @@ def _story_view(
         if several
         else strings["sources_label"]
     )
-    links = tuple(
-        SourceLink(
-            name=clean_text(article.source),
-            time=digits(article.published.astimezone(zone).strftime("%H:%M")),
-            url=safe_url(article.url),
+    links = []
+    for article in earliest.values():
+        day, time = publication_time(article.published, as_of, zone, subscriber.language)
+        links.append(
+            SourceLink(
+                name=clean_text(article.source),
+                day=digits(day),
+                time=digits(time),
+                url=safe_url(article.url),
+            )
         )
-        for article in earliest.values()
-    )
     return StoryView(
         anchor=anchor,
         headline=clean_text(story.headline),
@@ -496,7 +518,7 @@ def _story_view(
         key_sentences=tuple(clean_text(s.text) for s in summary.key_sentences),
         sources_label=digits(label),
         several_sources=several,
-        links=links,
+        links=tuple(links),
     )
 
 
