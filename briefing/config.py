@@ -7,12 +7,13 @@ them are reported at once. Secrets (the SMTP password) come only from environmen
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 import ssl
 from datetime import time
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -450,10 +451,35 @@ def _validate(model: type[Strict], source: YamlSource, problems: list[str]) -> A
         return model.model_validate(data)
     except ValidationError as exc:
         for error in exc.errors():
-            described = _describe(source, error)
+            described = _describe(source, error, model)
             if described:
                 problems.append(described)
         return None
+
+
+def _keys_at(model: type[Strict], path: tuple[Any, ...]) -> list[str]:
+    """The keys allowed in the mapping at `path` of a `model` file (feeds.0 -> a Feed's)."""
+    annotation: Any = model
+    for part in path:
+        inner = _inner_model(annotation)
+        if inner is None:
+            return []
+        if isinstance(part, int):  # an entry of a list: the list's own model
+            annotation = inner
+            continue
+        field = inner.model_fields.get(part)
+        if field is None:
+            return []
+        annotation = field.annotation
+    inner = _inner_model(annotation)
+    return list(inner.model_fields) if inner else []
+
+
+def _inner_model(annotation: Any) -> type[BaseModel] | None:
+    """The settings model an annotation holds: itself, a list's entries, an optional's value."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    return next(filter(None, map(_inner_model, get_args(annotation))), None)
 
 
 _ENTRY_WORDS = {
@@ -462,7 +488,7 @@ _ENTRY_WORDS = {
 }
 
 
-def _describe(source: YamlSource, error: Any) -> str | None:
+def _describe(source: YamlSource, error: Any, model: type[Strict]) -> str | None:
     """`file:line: field: what is wrong`, in an editor's words; None for an error that only
     echoes others (a list of invalid entries counted as empty)."""
     loc = tuple(error["loc"])
@@ -472,7 +498,14 @@ def _describe(source: YamlSource, error: Any) -> str | None:
     given = error.get("input")
     got = "" if isinstance(given, dict | list) else f" (got {given!r})"
     if kind == "extra_forbidden":
-        message = "unknown key (check its spelling; see the configuration reference in README.md)"
+        known = _keys_at(model, loc[:-1])
+        close = difflib.get_close_matches(str(loc[-1]), known, n=1, cutoff=0.6)
+        reference = "see the configuration reference in README.md"
+        message = (
+            f"unknown key: did you mean {close[0]!r}? ({reference})"
+            if close
+            else f"unknown key (check its spelling; {reference})"
+        )
     elif kind == "missing":
         message = "required, but missing"
     elif kind == "too_short":

@@ -87,6 +87,46 @@ def test_all_four_problems_in_one_report(tmp_path: Path) -> None:
     assert "subscribers.yaml:2: subscribers.0.email:" in report
 
 
+def test_a_misspelt_key_is_answered_with_the_key_meant_at_its_own_level(tmp_path: Path) -> None:
+    _write(
+        tmp_path,
+        "briefing.yaml",
+        "sections: {world: العالم}\n"
+        "smtp:\n  hots: smtp.example.org\n"  # an optional block: smtp.host
+        "summarizer:\n  abstractive:\n    enabeld: true\n"  # two levels down
+        "max_storys: 5\n",  # top level
+    )
+    _write(
+        tmp_path,
+        "feeds.yaml",
+        "feeds:\n"
+        "  - name: one\n    url: https://example.org/rss\n    section: world\n"
+        "  - name: two\n    url: https://example.org/b\n    section: world\n"
+        "    fulltext: never\n"  # a list entry: full_text
+        "    colour: blue\n",  # nothing close
+    )
+    _write(
+        tmp_path, "subscribers.yaml", "subscribers:\n  - email: a@example.org\n    section: []\n"
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_config(tmp_path / "briefing.yaml")
+    reference = "(see the configuration reference in README.md)"
+    problems = [p.removeprefix(f"{tmp_path}/") for p in caught.value.problems]
+    assert sorted(problems) == sorted(
+        [
+            f"briefing.yaml:3: smtp.hots: unknown key: did you mean 'host'? {reference}",
+            "briefing.yaml:6: summarizer.abstractive.enabeld: unknown key: did you mean "
+            f"'enabled'? {reference}",
+            f"briefing.yaml:7: max_storys: unknown key: did you mean 'max_stories'? {reference}",
+            f"feeds.yaml:8: feeds.1.fulltext: unknown key: did you mean 'full_text'? {reference}",
+            "feeds.yaml:9: feeds.1.colour: unknown key (check its spelling; see the "
+            "configuration reference in README.md)",
+            "subscribers.yaml:3: subscribers.0.section: unknown key: did you mean 'sections'? "
+            f"{reference}",
+        ]
+    )
+
+
 def test_unknown_section_lists_the_known_ones(tmp_path: Path) -> None:
     _write(tmp_path, "briefing.yaml", "sections: {world: العالم, sport: رياضة}\n")
     _write(
