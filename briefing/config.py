@@ -39,6 +39,14 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def _check_zone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"{value!r} is not an IANA time zone (e.g. Asia/Riyadh)") from None
+    return value
+
+
 def _check_email(value: str) -> str:
     if not _EMAIL.fullmatch(value):
         raise ValueError(f"{value!r} is not an email address (expected name@example.com)")
@@ -68,6 +76,9 @@ class Feed(Strict):
     exclude: tuple[str, ...] = ()
     # Extra boilerplate line patterns for this feed only (same form as boilerplate.yaml).
     boilerplate: tuple[str, ...] = ()
+    # For a feed that writes its local time but labels it GMT (or gives no offset): its dates
+    # are read as local times in this zone, whatever offset they claim.
+    time_zone: str | None = None
 
     @field_validator("url")
     @classmethod
@@ -90,6 +101,11 @@ class Feed(Strict):
             if _is_regex(value):
                 _compile(value[1:-1])
         return values
+
+    @field_validator("time_zone")
+    @classmethod
+    def _zone(cls, value: str | None) -> str | None:
+        return value if value is None else _check_zone(value)
 
     @field_validator("boilerplate")
     @classmethod
@@ -310,11 +326,7 @@ class Settings(Strict):
     @field_validator("timezone")
     @classmethod
     def _zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"{value!r} is not an IANA time zone (e.g. Asia/Riyadh)") from None
-        return value
+        return _check_zone(value)
 
 
 class Config(BaseModel):

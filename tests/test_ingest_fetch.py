@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from briefing.config import Feed, Ingest
-from briefing.errors import FeedError
+from briefing.errors import ConfigError, FeedError
 from briefing.ingest import ingest
 from briefing.ingest.fetch import Fetcher, FetchResult, parse_retry_after
 from briefing.ingest.filters import wanted
@@ -466,8 +466,60 @@ def test_an_item_dated_in_the_future_takes_its_fetch_time_and_the_feed_is_warned
         False,
     )
     expected = (
-        "1 item(s) dated in the future (up to 3.2 h ahead of the fetch; a wrong time zone in "
-        "the feed?): their fetch time stands in"
+        "1 item(s) dated in the future (up to 3.2 h ahead of the fetch): their fetch time "
+        "stands in; if the feed writes its local time as GMT, set its time_zone in feeds.yaml"
     )
     assert outcome.warning == expected
     assert state is not None and state["last_warning"] == expected
+
+
+def test_a_feed_that_writes_local_time_as_gmt_is_read_right_with_its_time_zone(
+    tmp_path: Path,
+) -> None:
+    # The same Gulf site as above, its time_zone set: every date is read as written, as a
+    # Riyadh time (UTC+3), whatever offset it claims, in RSS and in Atom.
+    rss = _dated(
+        [
+            ("http://example.org/gmt", "Sun, 29 Nov 2026 08:40:00 GMT"),
+            ("http://example.org/offset", "Sun, 29 Nov 2026 07:15:00 +0000"),
+            ("http://example.org/no-zone", "29 Nov 2026 02:00"),
+        ]
+    )
+    atom = (
+        '<?xml version="1.0" encoding="utf-8"?><feed xmlns="http://www.w3.org/2005/Atom">'
+        "<title>t</title><entry><title>خبر</title><link href='http://example.org/atom'/>"
+        "<id>tag:example.org,2026:1</id><summary>نص الخبر</summary>"
+        "<updated>2026-11-29T08:50:00Z</updated></entry></feed>"
+    ).encode()
+    with FeedServer() as server:
+        feeds = [
+            {"name": "rss", "url": server.document("/r.xml", rss), "section": "news"},
+            {"name": "atom", "url": server.document("/a.xml", atom), "section": "news"},
+        ]
+        for feed in feeds:
+            feed["time_zone"] = "Asia/Riyadh"
+        config = write_config(tmp_path, feeds)
+        store = Store(config.database_url)
+        outcomes = ingest(config, store, NOW).outcomes
+        stored = {a.url.rsplit("/", 1)[1]: a for a in store.articles_since(NOW - timedelta(days=1))}
+        store.close()
+    assert [o.warning for o in outcomes] == [None, None]  # nothing ahead any more
+    utc = {key: (a.published.strftime("%H:%M"), a.published_estimated) for key, a in stored.items()}
+    assert utc == {
+        "gmt": ("05:40", False),
+        "offset": ("04:15", False),
+        "no-zone": ("23:00", False),  # 02:00 in Riyadh on the 29th: 23:00 UTC on the 28th
+        "atom": ("05:50", False),
+    }
+
+
+def test_a_feed_time_zone_must_be_a_real_zone(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as caught:
+        write_config(
+            tmp_path,
+            [{"name": "f", "url": "https://e.org/r", "section": "news", "time_zone": "GMT+3"}],
+        )
+    [problem] = caught.value.problems
+    assert problem.endswith(
+        "feeds.yaml:4: feeds.0.time_zone: 'GMT+3' is not an IANA time zone (e.g. Asia/Riyadh)"
+    )

@@ -117,8 +117,9 @@ def test_the_feeds_command_shows_health_and_exits_1_while_a_feed_fails(
         assert gone.endswith("change its URL in feeds.yaml to read it again")
         assert rows["ahead"]["consecutive failures"] == "0"
         assert rows["ahead"]["last error"] == (
-            "warning: 1 item(s) dated in the future (up to 5.0 h ahead of the fetch; a wrong "
-            "time zone in the feed?): their fetch time stands in"
+            "warning: 1 item(s) dated in the future (up to 5.0 h ahead of the fetch): their "
+            "fetch time stands in; if the feed writes its local time as GMT, set its time_zone "
+            "in feeds.yaml"
         )
 
         # The gone feed dropped, the missing one turned off by the editor: nothing to act on.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import calendar
+import email.utils
 import hashlib
 import html
 import logging
@@ -10,6 +11,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from zoneinfo import ZoneInfo
 
 import feedparser
 import lxml.html
@@ -101,7 +103,8 @@ class _Fixes:
             hours = max(self.ahead).total_seconds() / 3600
             said.append(
                 f"{len(self.ahead)} item(s) dated in the future (up to {hours:.1f} h ahead of "
-                "the fetch; a wrong time zone in the feed?): their fetch time stands in"
+                "the fetch): their fetch time stands in; if the feed writes its local time "
+                "as GMT, set its time_zone in feeds.yaml"
             )
         return said
 
@@ -219,7 +222,8 @@ def _entry_to_article(
         fixes.cut.append(link or guid or title[:80])
     if not (link or guid) or not (title or description):
         return None
-    published, estimated = _published(entry, fetched_at, fixes)
+    zone = ZoneInfo(feed.time_zone) if feed.time_zone else None
+    published, estimated = _published(entry, fetched_at, fixes, zone)
     text = body if len(body) > len(description) else description
     url = canonical_url(link) if link else ""
     return Article(
@@ -249,16 +253,36 @@ def _body(entry: dict) -> str:
     return max(blocks, key=len, default="")
 
 
-def _published(entry: dict, fetched_at: datetime, fixes: _Fixes) -> tuple[datetime, bool]:
+def _published(
+    entry: dict, fetched_at: datetime, fixes: _Fixes, zone: ZoneInfo | None = None
+) -> tuple[datetime, bool]:
     """When the item was published, in UTC, and whether the fetch time stands in for it
-    (no date in the feed, or a date past FUTURE_SKEW ahead of the fetch)."""
+    (no date in the feed, or a date past FUTURE_SKEW ahead of the fetch). With a `zone`
+    (the feed's time_zone) the date is read as written, as a local time there."""
     fetched = fetched_at.astimezone(UTC)
-    for key in ("published_parsed", "updated_parsed", "created_parsed"):
-        value = entry.get(key)
+    for key in ("published", "updated", "created"):
+        value = entry.get(f"{key}_parsed")
         if value:
-            published = datetime.fromtimestamp(calendar.timegm(value), UTC)
+            if zone is None:
+                published = datetime.fromtimestamp(calendar.timegm(value), UTC)
+            else:
+                written = _as_written(entry.get(key) or "") or datetime(*value[:6])
+                published = written.replace(tzinfo=zone).astimezone(UTC)
             if published - fetched > FUTURE_SKEW:
                 fixes.ahead.append(published - fetched)
                 return fetched, True
             return min(published, fetched), False
     return fetched, True
+
+
+def _as_written(date: str) -> datetime | None:
+    """A feed's date and time as written, without the offset it claims (RFC 822, as RSS
+    writes dates, or ISO 8601, as Atom does); None when it is neither. feedparser's parsed
+    date cannot serve: it has already applied the offset."""
+    try:
+        parts = email.utils.parsedate_tz(date)
+        if parts:
+            return datetime(*parts[:6])
+        return datetime.fromisoformat(date.strip()).replace(tzinfo=None)
+    except (ValueError, TypeError, IndexError, OverflowError):
+        return None
