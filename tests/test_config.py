@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -440,3 +441,30 @@ def test_an_address_with_a_line_end_is_not_an_email(demo_dir: Path, address: str
     with pytest.raises(ConfigError) as error:
         load_config(demo_dir / "briefing.yaml")
     assert any("is not an email address" in p for p in error.value.problems)
+
+
+def test_every_setting_is_in_the_readmes_configuration_reference() -> None:
+    # Editors tune the three files from the README: a key added to the code but not to the
+    # reference is a key nobody finds.
+    from pydantic import BaseModel
+
+    from briefing.config import Feed, Settings, Subscriber
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text("utf-8")
+    reference = readme.split("## Configuration reference", 1)[1].split("\n## ", 1)[0]
+
+    def keys(model: type[BaseModel], prefix: str = "") -> list[str]:
+        found = []
+        for name, field in model.model_fields.items():
+            inner = field.annotation
+            if isinstance(inner, type) and issubclass(inner, BaseModel):
+                found += keys(inner, f"{prefix}{name}.")
+            else:
+                found.append(f"{prefix}{name}")
+        return found
+
+    assert len(keys(Settings)) > 50
+    missing = [k for k in keys(Settings) if f"`{k}`" not in reference]
+    for model in (Feed, Subscriber):  # their files are shown as YAML examples, key by key
+        missing += [k for k in keys(model) if not re.search(rf"^ +(- )?{k}:", reference, re.M)]
+    assert missing == []
