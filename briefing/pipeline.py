@@ -189,11 +189,11 @@ def build_edition(
         stories, window_start = cluster_window(config, store, now, remember=remember_stories)
         earlier = store.story_sizes_before((s.id for s in stories), window_start)
         sizes = {s.id: len(s.articles) + earlier.get(s.id, 0) for s in stories}
-        stories = select_for_edition(
-            stories, store.edition_history(s.id for s in stories), edition_id, sizes
-        )
+        history = store.edition_history(s.id for s in stories)
+        stories = select_for_edition(stories, history, edition_id, sizes)
         stories = cluster.rank_stories(stories, now, list(config.settings.sections))
         stories = _cap_per_section(stories, config.settings.max_stories)
+        stories = what_is_new(stories, history, edition_id, sizes, store)
     with timer.stage("summarize"):
         summaries, counts = summarize(config, store, stories)
     edition = Edition(
@@ -276,6 +276,37 @@ def select_for_edition(
         elif count > past.count:
             chosen.append(replace(story, updated=True))
     return chosen
+
+
+def what_is_new(
+    stories: list[Story],
+    history: dict[str, StoryHistory],
+    edition_id: str,
+    sizes: dict[str, int],
+    store: Store,
+) -> list[Story]:
+    """Each updated story cut to the articles its readers have not had: the last fetched,
+    as many as it grew by since it was last told. Its headline, key sentences and sources
+    then say what happened since; ranked and sectioned as a whole story, it was. (A re-run
+    of today's edition counts from the edition before, and so tells the same.)"""
+    fetched = store.fetch_times(a.id for s in stories if s.updated for a in s.articles)
+    result = []
+    for story in stories:
+        told = _told_count(history.get(story.id), edition_id)
+        new = sizes[story.id] - told if story.updated and told is not None else 0
+        if 0 < new < len(story.articles):
+            by_fetch = sorted(story.articles, key=lambda a: (fetched[a.id], a.published, a.id))
+            news = sorted(by_fetch[-new:], key=lambda a: (a.published, a.id))
+            story = replace(story, articles=tuple(news))
+        result.append(story)
+    return result
+
+
+def _told_count(past: StoryHistory | None, edition_id: str) -> int | None:
+    """How many articles of a story its readers had: at its last telling before this edition."""
+    if past is None:
+        return None
+    return past.before_count if past.edition_id == edition_id else past.count
 
 
 def _cap_per_section(stories: list[Story], cap: int) -> list[Story]:

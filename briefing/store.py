@@ -492,15 +492,17 @@ class Store:
 
     def fetched_since(self, article_ids: Iterable[str], since: datetime) -> set[str]:
         """Which of these articles were fetched at or after `since`."""
-        found: set[str] = set()
+        return {i for i, fetched in self.fetch_times(article_ids).items() if fetched >= since}
+
+    def fetch_times(self, article_ids: Iterable[str]) -> dict[str, datetime]:
+        """When each of these articles was fetched (stored)."""
+        found: dict[str, datetime] = {}
         with self.engine.connect() as conn:
             for chunk in _chunks(list(article_ids), 500):
                 rows = conn.execute(
-                    select(articles.c.id).where(
-                        articles.c.id.in_(chunk), articles.c.fetched_at >= _naive_utc(since)
-                    )
+                    select(articles.c.id, articles.c.fetched_at).where(articles.c.id.in_(chunk))
                 )
-                found.update(r[0] for r in rows)
+                found.update((i, at.replace(tzinfo=at.tzinfo or UTC)) for i, at in rows)
         return found
 
     def edition_history(self, story_ids: Iterable[str]) -> dict[str, StoryHistory]:

@@ -13,7 +13,7 @@ import yaml
 
 from briefing.cli import main
 from briefing.config import load_config
-from briefing.pipeline import run_edition
+from briefing.pipeline import build_edition, run_edition
 from briefing.store import Store
 from tests.feed_server import FeedServer
 from tests.mail import body_text
@@ -233,3 +233,47 @@ def test_a_story_keeps_its_size_and_stays_fresh_as_it_grows(
     count, updated_at = rows[0]
     assert count == 4
     assert datetime.fromisoformat(str(updated_at)).replace(tzinfo=UTC) == DAY1 + timedelta(hours=36)
+
+
+def test_an_updated_story_is_told_from_what_is_new_since_its_readers_had_it(
+    tmp_path: Path, database_url: str
+) -> None:
+    # Day 1: two sites report a crack in a dam. Overnight a third reports the repairs, with
+    # the crack as background. Day 2 tells the story again, updated: its headline, key
+    # sentences and sources are the repairs', not yesterday's news a second time.
+    crack = "تصدع في جدار سد الوادي وإخلاء القرى القريبة منه"
+    body = (
+        "ظهر تصدع كبير في جدار سد الوادي صباح الجمعة، وأخلت السلطات القرى القريبة من السد "
+        "احتياطا من انهيار الجدار وغرق الوادي."
+    )
+    repairs = "بدء ترميم جدار سد الوادي بعد إخلاء القرى القريبة منه"
+    news = "بدأت فرق الصيانة صباح السبت ترميم جدار سد الوادي بالخرسانة المسلحة."
+    day1 = [
+        _item("one.example", "crack", crack, body, DAY1 - timedelta(hours=3)),
+        _item("two.example", "crack", crack, body + " وقال المحافظ", DAY1 - timedelta(hours=2)),
+    ]
+    later = _item("three.example", "repairs", repairs, f"{news} {body}", DAY2 - timedelta(hours=2))
+    with FeedServer() as site, smtp_sink() as (sink, port):
+        site.document("/one.xml", _rss(day1[:1]))
+        site.document("/two.xml", _rss(day1[1:]))
+        site.document("/three.xml", _rss([]))
+        config = _config(tmp_path, site, ["one", "two", "three"], port, database_url)
+        run_edition(config, now=DAY1)
+        site.document("/three.xml", _rss([later]))
+        run_edition(config, now=DAY2)
+        # A re-run of the morning's edition (a preview here) tells the update the same way.
+        store = Store(config.database_url)
+        try:
+            again, _ = build_edition(config, store, DAY2, remember_stories=False)
+        finally:
+            store.close()
+    first, second = (body_text(m.message, "plain").replace("\r\n", "\n") for m in sink.messages)
+    assert f"■ {crack}\n" in first and "one (" in first and "two (" in first
+    assert f"■ {repairs} [محدّث]" in second
+    told = second.split(f"■ {repairs}")[1]
+    assert news in told
+    assert "three (" in told and "one (" not in told and "two (" not in told
+    [story] = again.stories
+    assert story.story.updated and [a.url for a in story.story.articles] == [
+        "https://three.example/repairs"
+    ]
