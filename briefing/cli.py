@@ -73,9 +73,8 @@ def cmd_fetch(args: argparse.Namespace) -> int:
         store.close()
     print(f"feeds read: {report.feeds_ok} ok, {report.feeds_failed} failed")
     print(f"articles new: {report.new_articles}")
-    for outcome in report.outcomes:
-        if outcome.error:
-            print(f"  feed {outcome.feed}: {outcome.error}")
+    for line in report.feed_lines():
+        print(line)
     code = EXIT_PARTIAL if report.feeds_failed else EXIT_OK
     log.info(
         "fetch finished",

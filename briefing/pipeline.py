@@ -71,10 +71,7 @@ class RunReport:
             "summaries: " + ", ".join(f"{v} {k}" for k, v in self.summaries.items() if v),
             d.lines()[0] if self.stories else "nothing sent: the edition has no stories",
         ]
-        lines += [f"  feed {o.feed}: {o.error}" for o in self.ingest.outcomes if o.error]
-        lines += [
-            f"  feed {o.feed}: skipped, {o.skipped}" for o in self.ingest.outcomes if o.skipped
-        ]
+        lines += self.ingest.feed_lines()
         lines += d.lines()[1:]
         return lines
 

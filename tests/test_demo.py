@@ -84,6 +84,27 @@ def test_unreadable_and_empty_feeds_each_give_one_line_and_the_rest_goes_on(
     assert len(messages) == 3  # every subscriber still got the edition
 
 
+def test_a_feeds_warning_is_printed_after_fetch_and_run_and_the_feed_still_counts(
+    demo_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    wire = demo_dir / "feeds" / "nakheel-wire.xml"
+    wire.write_text(
+        wire.read_text("utf-8").replace("Sat, 28 Nov 2026 05:10:00", "Sat, 28 Nov 2099 05:10:00"),
+        "utf-8",
+    )
+    assert main(["fetch", "--config", str(demo_dir / "briefing.yaml")]) == 0
+    out = capsys.readouterr().out
+    assert "feeds read: 5 ok, 0 failed" in out
+    [line] = [line for line in out.splitlines() if line.startswith("  feed ")]
+    assert line.startswith("  feed وكالة النخيل: warning: 1 item(s) dated in the future")
+    assert line.endswith(
+        "if the feed writes its local time as GMT, set its time_zone in feeds.yaml"
+    )
+    wire.write_text(wire.read_text("utf-8") + "\n", "utf-8")  # changed: read again, not a 304
+    assert _run(demo_dir) == 0
+    assert line in capsys.readouterr().out.splitlines()
+
+
 def test_fetch_stores_articles_without_building_an_edition(
     demo_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

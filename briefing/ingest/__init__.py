@@ -67,6 +67,15 @@ class IngestReport:
     def new_articles(self) -> int:
         return sum(o.new_items for o in self.outcomes)
 
+    def feed_lines(self) -> list[str]:
+        """What the report printed after a run says of single feeds: errors, skips, then
+        warnings (a problem that did not stop the feed, for an editor to look at)."""
+        return (
+            [f"  feed {o.feed}: {o.error}" for o in self.outcomes if o.error]
+            + [f"  feed {o.feed}: skipped, {o.skipped}" for o in self.outcomes if o.skipped]
+            + [f"  feed {o.feed}: warning: {o.warning}" for o in self.outcomes if o.warning]
+        )
+
 
 def ingest(config: Config, store: Store, now: datetime) -> IngestReport:
     """Read every enabled feed once; one feed's failure never stops the others."""
