@@ -141,11 +141,19 @@ class Subscriber(Strict):
     format: Literal["html", "text"] = "html"
     language: Literal["ar", "en"] = "ar"  # language of the interface strings
     eastern_digits: bool = False  # write numbers in the interface as ٠١٢٣
+    # The reader's own zone for the sources' times (a reader in Casablanca among Gulf ones);
+    # default: briefing.yaml's timezone.
+    timezone: str | None = None
 
     @field_validator("email")
     @classmethod
     def _email(cls, value: str) -> str:
         return _check_email(value)
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str | None) -> str | None:
+        return value if value is None else _check_zone(value)
 
 
 class SubscribersFile(Strict):

@@ -649,6 +649,26 @@ def test_a_source_older_than_a_day_shows_its_day_beside_its_time(
     assert re.search(f'</(a|bdi)> <bdi dir="ltr">{expected[2]}</bdi>$', units[2]), units[2]
 
 
+def test_a_reader_in_another_zone_sees_the_sources_times_in_their_own(tmp_path: Path) -> None:
+    # Riyadh is UTC+3 and Dubai UTC+4: every time an hour later, the day too past midnight.
+    edition = with_story(fixed_edition(), grew_over_days())
+    config = fixed_config(tmp_path)
+    riyadh = subscriber("reader@example.org")
+    dubai = riyadh.model_copy(update={"timezone": "Asia/Dubai"})
+
+    def times(reader: Subscriber) -> list[str]:
+        text = render_digest(edition, reader, config).text
+        return re.findall(r"^  \S.*\((.*)\)$", text, re.M)
+
+    here, there = times(riyadh), times(dubai)
+    assert here[:3] == ["26 نوفمبر 01:30", "28 نوفمبر 05:59", "06:00"]
+    assert there[:3] == ["26 نوفمبر 02:30", "28 نوفمبر 06:59", "07:00"]
+    assert len(here) == len(there) > 3
+    for mine, theirs in zip(here[3:], there[3:], strict=True):
+        hour, minute = map(int, mine.split(":"))
+        assert theirs == f"{(hour + 1) % 24:02d}:{minute:02d}"
+
+
 def test_the_gmail_clip_warning_counts_bytes(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:

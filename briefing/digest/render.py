@@ -485,7 +485,7 @@ def _story_view(
     as_of: datetime,
 ) -> StoryView:
     story, summary = item.story, item.summary
-    zone = ZoneInfo(config.settings.timezone)
+    zone = ZoneInfo(subscriber.timezone or config.settings.timezone)
     # One line per source, its earliest article, so that "N sources" counts the lines
     # under it (a site's article carried by two of its feeds, or a source's second
     # article on the event, was a line of its own).
