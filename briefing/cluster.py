@@ -25,7 +25,6 @@ import hashlib
 import heapq
 import json
 import math
-import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -37,13 +36,11 @@ from scipy import sparse
 from sklearn.feature_extraction.text import TfidfVectorizer
 
 from briefing.arabic import content_tokens
+from briefing.arabic.sentences import without_dateline
 from briefing.config import Cluster
 from briefing.errors import BriefingError
 from briefing.models import Article, Story
 
-# "دبي، الإمارات العربية المتحدة (CNN) -- " and similar datelines say where the desk sits,
-# not what happened: they would pull unrelated articles of one site together.
-_DATELINE = re.compile(r"^[^\n]{0,80}?\([A-Za-z. ]{2,20}\)\s*[-–—]+\s*")
 _LEAD_WORDS = 60
 
 
@@ -70,7 +67,9 @@ def body_of(article: Article) -> str:
 
 def lead_of(article: Article, words: int = _LEAD_WORDS) -> str:
     """The first words of the body (or the feed description), dateline removed."""
-    text = _DATELINE.sub("", body_of(article), count=1)
+    # A dateline says where the desk sits, not what happened: it would pull unrelated
+    # articles of one site together.
+    text = without_dateline(body_of(article))
     return " ".join(text.split()[:words])
 
 

@@ -272,6 +272,16 @@ def test_a_story_of_many_huge_articles_stays_bounded() -> None:
     assert len(key) == 3
 
 
+def test_a_key_sentence_starts_where_the_news_does_not_at_the_dateline() -> None:
+    # Nearly every CNN Arabic article opens with one; the sources line already names CNN.
+    lead = "افتتحت وزارة الصحة اليوم مستشفى جديدا في العاصمة بسعة خمسمئة سرير."
+    text = f"دبي، الإمارات العربية المتحدة (CNN)-- {lead}\n{NEWS}"
+    story = Story(id="s1", section="news", articles=(_article(1, "CNN", text),))
+    sentences = [k.text for k in summarize_story(story, sentences=2)]
+    assert sentences[0] == lead
+    assert all("CNN" not in s for s in sentences)
+
+
 def test_story_with_empty_articles_uses_descriptions_or_gives_nothing() -> None:
     empty = Story(id="s", section="news", articles=(_article(1, "أ", ""),))
     assert summarize_story(empty) == ()

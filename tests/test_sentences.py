@@ -10,7 +10,7 @@ import time
 import pytest
 
 from briefing.arabic import normalize
-from briefing.arabic.sentences import split_paragraphs, split_sentences
+from briefing.arabic.sentences import split_paragraphs, split_sentences, without_dateline
 from tests.shared_data import SHARED_DATA, requires_shared_data
 
 
@@ -195,3 +195,28 @@ def test_real_human_summaries_reuse_our_sentences() -> None:
                     found += key(sentence) in article
     assert total > 3000
     assert found / total >= 0.75
+
+
+@pytest.mark.parametrize(
+    ("text", "news"),
+    [
+        ("دبي، الإمارات العربية المتحدة (CNN) -- أسقطت الولايات المتحدة", "أسقطت الولايات المتحدة"),
+        ("دبي، الإمارات العربية المتحدة (CNN)— قال منصور", "قال منصور"),
+        ("دبي، الإمارات العربية المتحدة (CNN) –\xa0 أدى انفجار", "أدى انفجار"),
+        ("(CNN)-- أعلنت الحكومة", "أعلنت الحكومة"),
+        ("واشنطن (Reuters) - قال مسؤول", "قال مسؤول"),
+        # Not datelines: left exactly as they are.
+        ("قالت منظمة الصحة العالمية إن الوباء انحسر.", None),
+        ("أعلنت الشركة (Apple) نتائجها", None),  # no dash after the parenthesis
+        ("نص أول\nدبي (CNN) -- نص ثان", None),  # only where the text starts
+        (
+            "أعلنت وزارة الصحة عن خطة جديدة لمكافحة الوباء في كل المحافظات خلال عامين، بحسب بيان "
+            "صادر عنها (WHO) - وقال الوزير",
+            None,
+        ),  # the parenthesis too far in to be a dateline
+    ],
+)
+def test_a_leading_dateline_is_left_out_and_the_rest_kept_as_published(
+    text: str, news: str | None
+) -> None:
+    assert without_dateline(text) == (text if news is None else news)

@@ -292,3 +292,15 @@ def _ends_with_abbreviation(before: str) -> bool:
     if len(word) == 1 and word.isalpha():
         return not (len(words) > 1 and words[-2][-1:].isdigit())
     return False
+
+
+# "دبي، الإمارات العربية المتحدة (CNN) -- " and "(CNN)— ": where the desk sits and whose
+# wire it is, before the news starts. Nearly every CNN Arabic article opens so.
+_DATELINE = re.compile(r"^[^\n]{0,80}?\([A-Za-z. ]{2,20}\)\s*[-–—]+\s*")
+
+
+def without_dateline(text: str) -> str:
+    """`text` from where its news starts: a leading dateline (a place, then the agency in
+    Latin letters in parentheses and a dash) left out, the rest exactly as published."""
+    match = _DATELINE.match(text)
+    return text[match.end() :] if match else text

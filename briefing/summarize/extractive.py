@@ -28,7 +28,7 @@ import numpy as np
 from scipy import sparse
 
 from briefing.arabic import content_tokens, stem
-from briefing.arabic.sentences import split_paragraphs
+from briefing.arabic.sentences import split_paragraphs, without_dateline
 from briefing.arabic.tokens import stopwords, tokenize_many
 from briefing.components import connected_labels
 from briefing.errors import BriefingError
@@ -274,8 +274,10 @@ def _parse_line(path: Path, number: int, line: str) -> dict[str, Any]:
 
 
 def article_text(article: Article) -> str:
-    """The text to summarize: the body, or the feed description when there is no body."""
-    return article.text if article.text.strip() else article.description
+    """The text to summarize: the body, or the feed description when there is no body,
+    from where its news starts (a key sentence never opens with "دبي، الإمارات العربية
+    المتحدة (CNN) --": the sources line names CNN)."""
+    return without_dateline(article.text if article.text.strip() else article.description)
 
 
 def candidates_of(text: str, article: int = 0) -> list[Candidate]:
