@@ -708,6 +708,51 @@ class Store:
         with self.engine.begin() as conn:
             conn.execute(_COMPLETE, {**values, "now": _naive_utc(utcnow())})
 
+    def refused_for_good(
+        self, before_edition: str, since: datetime, streak: int
+    ) -> dict[str, tuple[str, datetime]]:
+        """Subscribers whose last `streak` deliveries before `before_edition` were all
+        refused for good (5xx), the last of them at or after `since`:
+        {address: (its last error, when)}."""
+        refused = (deliveries.c.status == "failed_permanent") & (
+            deliveries.c.edition_id < before_edition
+        )
+        found: dict[str, tuple[str, datetime]] = {}
+        with self.engine.connect() as conn:
+            recent = conn.execute(
+                select(deliveries.c.subscriber)
+                .where(refused, deliveries.c.updated_at >= _naive_utc(since))
+                .distinct()
+            )
+            for chunk in _chunks([r[0] for r in recent], 500):
+                rows = conn.execute(
+                    select(
+                        deliveries.c.subscriber,
+                        deliveries.c.status,
+                        deliveries.c.error,
+                        deliveries.c.updated_at,
+                    )
+                    .where(
+                        deliveries.c.subscriber.in_(chunk),
+                        deliveries.c.edition_id < before_edition,
+                    )
+                    .order_by(deliveries.c.subscriber, deliveries.c.edition_id.desc())
+                )
+                history: dict[str, list[Any]] = {}
+                for row in rows:
+                    history.setdefault(row.subscriber, []).append(row)
+                for who, latest in history.items():
+                    last = latest[:streak]
+                    when = _aware(last[0].updated_at)
+                    if (
+                        len(last) == streak
+                        and all(r.status == "failed_permanent" for r in last)
+                        and when is not None
+                        and when >= since
+                    ):
+                        found[who] = (last[0].error or "", when)
+        return found
+
     def delivery_status(self, edition_id: str) -> dict[str, str]:
         with self.engine.connect() as conn:
             rows = conn.execute(

@@ -24,6 +24,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage, Message
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
 from pydantic import ValidationError
+from sqlalchemy import update
 
 from briefing.config import Config, EmailSettings, Smtp, Subscriber
 from briefing.digest.deliver import (
@@ -44,9 +46,9 @@ from briefing.digest.deliver import (
     outbox_name,
 )
 from briefing.digest.render import render_digest
-from briefing.errors import DeliveryError
+from briefing.errors import EXIT_PARTIAL, DeliveryError
 from briefing.models import Digest
-from briefing.store import Store
+from briefing.store import Store, deliveries
 from tests.digest_fixtures import fixed_config, fixed_edition
 from tests.servers import free_port as _free_port
 from tests.test_render import _hostile_edition
@@ -67,6 +69,7 @@ class Mailbox:
         self.sessions: set[int] = set()
         self.attempts: Counter[str] = Counter()
         self.refuse: set[str] = set()  # 550 at RCPT
+        self.rcpt: Counter[str] = Counter()  # RCPT commands per address, refused or not
         self.busy_replies = 0  # answer 451 to the first N DATA of each recipient
         self.on_data: Callable[[Any, str], str | None] | None = None  # a fault hook
         self.lock = threading.Lock()
@@ -74,6 +77,8 @@ class Mailbox:
     async def handle_RCPT(
         self, server: Any, session: Any, envelope: Any, address: str, options: list[str]
     ) -> str:
+        with self.lock:
+            self.rcpt[address] += 1
         if address in self.refuse:
             return "550 5.1.1 no such mailbox"
         envelope.rcpt_tos.append(address)
@@ -451,6 +456,52 @@ def test_550_recipient_is_reported_and_the_others_delivered(
     assert _statuses(config)[who] == "failed_permanent"
     again = _deliver(digests, config)  # a permanent failure is not retried every run
     assert who in again.skipped and not again.sent and mailbox.attempts[who] == 0
+
+
+def test_a_mailbox_refused_for_good_three_editions_running_is_held_back_then_tried_again(
+    tmp_path: Path, server: Controller, mailbox: Mailbox
+) -> None:
+    # Writing every morning to an address that does not exist costs the sender its standing
+    # with the relays: after three refusals in a row it is held back for two weeks.
+    dead = "economy@example.org"
+    mailbox.refuse = {dead}
+    config = _config(tmp_path, server.port)
+    digests = _digests(config)
+
+    def edition(day: int) -> DeliveryReport:
+        return _deliver([replace(d, edition_id=f"2026-12-{day:02d}") for d in digests], config)
+
+    for day in (1, 2, 3):
+        report = edition(day)
+        [(who, why)] = report.failed
+        assert who == dead and why.startswith("550 5.1.1 no such mailbox")
+    assert mailbox.rcpt[dead] == 3  # tried each morning while under three refusals
+    held = edition(4)
+    [(who, why)] = held.failed
+    retry = (datetime.now(UTC) + timedelta(days=14)).date().isoformat()
+    assert who == dead and why == (
+        "held back: its last 3 editions were refused for good (550 5.1.1 no such mailbox); "
+        f"tried again from {retry}, or at once under a corrected address in subscribers.yaml"
+    )
+    assert mailbox.rcpt[dead] == 3  # not asked again
+    assert sorted(held.sent) == sorted(d.subscriber for d in digests if d.subscriber != dead)
+    assert held.exit_code(len(digests)) == EXIT_PARTIAL  # an editor has something to fix
+    store = Store(config.database_url)
+    try:
+        assert dead not in store.delivery_status("2026-12-04")  # no row: nothing was tried
+        # Two weeks on (the refusals' times moved back): the address is tried once more.
+        two_weeks_ago = (datetime.now(UTC) - timedelta(days=15)).replace(tzinfo=None)
+        with store.engine.begin() as conn:
+            conn.execute(
+                update(deliveries)
+                .where(deliveries.c.subscriber == dead)
+                .values(updated_at=two_weeks_ago)
+            )
+    finally:
+        store.close()
+    again = edition(5)
+    assert mailbox.rcpt[dead] == 4 and [who for who, _ in again.failed] == [dead]
+    assert edition(6).failed[0][1].startswith("held back")  # refused again: held again
 
 
 class _RefusingSMTP(SMTP):

@@ -84,6 +84,37 @@ def test_a_delivery_is_reserved_once_retried_after_failure_and_never_after_succe
     assert store.delivery_status("e1") == {"r@example.org": "sent"}
 
 
+def test_a_mailbox_is_refused_for_good_only_after_a_streak_of_recent_refusals(
+    store: Store,
+) -> None:
+    hour = timedelta(hours=1)
+    outcomes: dict[str, dict[str, tuple[str | None, bool]]] = {  # edition -> who -> outcome
+        "2026-12-01": {
+            "dead@x.org": ("550 no such mailbox", True),
+            "back@x.org": ("550 gone", True),
+        },
+        "2026-12-02": {"dead@x.org": ("550 no such mailbox", True), "back@x.org": (None, False)},
+        "2026-12-03": {
+            "dead@x.org": ("550 no such mailbox", True),
+            "back@x.org": ("550 gone", True),
+        },
+        "2026-12-04": {"dead@x.org": ("551 moved", True), "back@x.org": ("550 gone", True)},
+    }
+    for edition, results in outcomes.items():
+        for who, (error, permanent) in results.items():
+            assert store.reserve_delivery(edition, who, "<m>", stale_after=hour)
+            store.complete_delivery(edition, who, error=error, permanent=permanent)
+    since = datetime.now(UTC) - hour
+    # The last three before the fifth edition: dead's all refused; back's broken by a success.
+    [(who, (error, when))] = store.refused_for_good("2026-12-05", since, 3).items()
+    assert (who, error) == ("dead@x.org", "551 moved") and when >= since
+    earlier = store.refused_for_good("2026-12-04", since, 3)  # the three before the fourth
+    assert {k: error for k, (error, _) in earlier.items()} == {"dead@x.org": "550 no such mailbox"}
+    assert set(store.refused_for_good("2026-12-05", since, 4)) == {"dead@x.org"}  # back: a success
+    assert set(store.refused_for_good("2026-12-05", since, 2)) == {"dead@x.org", "back@x.org"}
+    assert store.refused_for_good("2026-12-05", datetime.now(UTC) + hour, 3) == {}  # too old
+
+
 def test_a_stale_reservation_from_a_crashed_run_is_taken_over(store: Store) -> None:
     assert store.reserve_delivery("e1", "r@example.org", "<m>", stale_after=timedelta(minutes=30))
     assert store.reserve_delivery("e1", "r@example.org", "<m>", stale_after=timedelta(0))

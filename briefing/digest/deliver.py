@@ -371,14 +371,47 @@ def send_all(digests: list[Digest], config: Config, store: Store) -> DeliveryRep
 async def send_async(digests: list[Digest], config: Config, store: Store) -> DeliveryReport:
     smtp = config.settings.smtp
     run = _Run(config, store, credentials_from_env(smtp), tls_context(smtp))
+    run.failed += held_back(digests, store)
+    held = {who for who, _ in run.failed}
     queue: asyncio.Queue[Digest] = asyncio.Queue()
     for digest in digests:
-        queue.put_nowait(digest)
-    workers = min(smtp.concurrency, len(digests))
+        if digest.subscriber not in held:
+            queue.put_nowait(digest)
+    workers = min(smtp.concurrency, queue.qsize())
     await asyncio.gather(*(_worker(queue, run) for _ in range(workers)))
     return DeliveryReport(
         sent=tuple(run.sent), skipped=tuple(run.skipped), failed=tuple(run.failed)
     )
+
+
+# A mailbox that refused the last HOLD_AFTER editions for good (550 no such mailbox) is not
+# written to again for RETRY_REFUSED_AFTER: relays judge a sender by how often it writes to
+# addresses that do not exist. Then it is tried once more; a corrected address in
+# subscribers.yaml is a new subscriber, sent to at once.
+HOLD_AFTER = 3
+RETRY_REFUSED_AFTER = timedelta(days=14)
+
+
+def held_back(digests: list[Digest], store: Store) -> list[tuple[str, str]]:
+    """(subscriber, why) for each digest not to send, its mailbox refused for good."""
+    if not digests:
+        return []
+    refused = store.refused_for_good(
+        digests[0].edition_id, utcnow() - RETRY_REFUSED_AFTER, HOLD_AFTER
+    )
+    held = []
+    for digest in digests:
+        if digest.subscriber in refused:
+            error, when = refused[digest.subscriber]
+            retry = (when + RETRY_REFUSED_AFTER).date().isoformat()
+            why = (
+                f"held back: its last {HOLD_AFTER} editions were refused for good ({error}); "
+                f"tried again from {retry}, or at once under a corrected address in "
+                "subscribers.yaml"
+            )
+            log.warning("delivery to %s %s", digest.subscriber, why)
+            held.append((digest.subscriber, why))
+    return held
 
 
 async def _worker(queue: asyncio.Queue[Digest], run: _Run) -> None:
