@@ -134,13 +134,54 @@ def cmd_feeds(args: argparse.Namespace) -> int:
                 _feed_problem(state),
             )
         )
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    for row in rows:
-        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+    _print_table(rows)
     failing = any(
         states.get(f.name, {}).get("consecutive_failures") for f in config.feeds if f.enabled
     )
     return EXIT_PARTIAL if failing else EXIT_OK
+
+
+def cmd_subscribers(args: argparse.Namespace) -> int:
+    """Delivery health per subscriber as a table. Exit 1 (partial) while a subscriber's
+    latest delivery failed or its mailbox is held back (an address to fix), else 0."""
+    from briefing.digest.deliver import HOLD_AFTER, RETRY_REFUSED_AFTER
+    from briefing.store import Store, utcnow
+
+    config = load_config(args.config)
+    store = Store(config.database_url)
+    try:
+        latest = store.latest_deliveries()
+        held = store.refused_for_good(None, utcnow() - RETRY_REFUSED_AFTER, HOLD_AFTER)
+    finally:
+        store.close()
+    rows = [("email", "last sent", "latest edition", "status", "problem")]
+    failing = False
+    for subscriber in config.subscribers:
+        row = latest.get(subscriber.email, {})
+        status, problem = row.get("status", ""), row.get("error") or ""
+        if subscriber.email in held:
+            error, when = held[subscriber.email]
+            until = (when + RETRY_REFUSED_AFTER).date().isoformat()
+            status, problem = "held back", f"until {until}: {error}"
+        failing = failing or status in ("held back", "failed", "failed_permanent")
+        rows.append(
+            (
+                subscriber.email,
+                row.get("last_sent") or "never",
+                row.get("edition_id") or "-",
+                status or "-",
+                problem[:100],
+            )
+        )
+    _print_table(rows)
+    return EXIT_PARTIAL if failing else EXIT_OK
+
+
+def _print_table(rows: Sequence[tuple[str, ...]]) -> None:
+    """Rows as columns padded to their widest cell, the first row as the header."""
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
 
 
 def _feed_problem(state: dict) -> str:
@@ -300,6 +341,9 @@ def build_parser() -> argparse.ArgumentParser:
     command("fetch", cmd_fetch, "poll every feed once and store new articles (no edition)")
     command("check-config", cmd_check_config, "validate the YAML configuration and summarize it")
     command("feeds", cmd_feeds, "show the health of every feed")
+    command(
+        "subscribers", cmd_subscribers, "show each subscriber's deliveries: last sent, failures"
+    )
     clean = command(
         "clean",
         cmd_clean,

@@ -41,6 +41,7 @@ from sqlalchemy import (
     insert,
     inspect,
     select,
+    true,
     update,
 )
 from sqlalchemy import text as sql_text
@@ -709,14 +710,13 @@ class Store:
             conn.execute(_COMPLETE, {**values, "now": _naive_utc(utcnow())})
 
     def refused_for_good(
-        self, before_edition: str, since: datetime, streak: int
+        self, before_edition: str | None, since: datetime, streak: int
     ) -> dict[str, tuple[str, datetime]]:
-        """Subscribers whose last `streak` deliveries before `before_edition` were all
-        refused for good (5xx), the last of them at or after `since`:
+        """Subscribers whose last `streak` deliveries before `before_edition` (None: of all
+        editions) were all refused for good (5xx), the last of them at or after `since`:
         {address: (its last error, when)}."""
-        refused = (deliveries.c.status == "failed_permanent") & (
-            deliveries.c.edition_id < before_edition
-        )
+        earlier = true() if before_edition is None else deliveries.c.edition_id < before_edition
+        refused = (deliveries.c.status == "failed_permanent") & earlier
         found: dict[str, tuple[str, datetime]] = {}
         with self.engine.connect() as conn:
             recent = conn.execute(
@@ -732,10 +732,7 @@ class Store:
                         deliveries.c.error,
                         deliveries.c.updated_at,
                     )
-                    .where(
-                        deliveries.c.subscriber.in_(chunk),
-                        deliveries.c.edition_id < before_edition,
-                    )
+                    .where(deliveries.c.subscriber.in_(chunk), earlier)
                     .order_by(deliveries.c.subscriber, deliveries.c.edition_id.desc())
                 )
                 history: dict[str, list[Any]] = {}
@@ -752,6 +749,34 @@ class Store:
                     ):
                         found[who] = (last[0].error or "", when)
         return found
+
+    def latest_deliveries(self) -> dict[str, dict[str, Any]]:
+        """Each subscriber's latest delivery row, with `last_sent`: the last edition that
+        reached them (None when none did)."""
+        with self.engine.connect() as conn:
+            sent = dict(
+                conn.execute(
+                    select(deliveries.c.subscriber, func.max(deliveries.c.edition_id))
+                    .where(deliveries.c.status == "sent")
+                    .group_by(deliveries.c.subscriber)
+                ).all()
+            )
+            latest = (
+                select(deliveries.c.subscriber, func.max(deliveries.c.edition_id).label("last"))
+                .group_by(deliveries.c.subscriber)
+                .subquery()
+            )
+            rows = conn.execute(
+                select(deliveries).join(
+                    latest,
+                    (deliveries.c.subscriber == latest.c.subscriber)
+                    & (deliveries.c.edition_id == latest.c.last),
+                )
+            ).mappings()
+            return {
+                r["subscriber"]: {**_aware_row(r), "last_sent": sent.get(r["subscriber"])}
+                for r in rows
+            }
 
     def delivery_status(self, edition_id: str) -> dict[str, str]:
         with self.engine.connect() as conn:

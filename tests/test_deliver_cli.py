@@ -6,7 +6,7 @@ import email
 import email.policy
 from collections import Counter
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -162,3 +162,53 @@ def test_a_ca_file_gone_since_the_check_names_the_file(tmp_path: Path) -> None:
         f"smtp.ca_file {missing}: cannot be used: No such file or directory "
         "(a PEM bundle, relative to briefing.yaml or an absolute path)"
     )
+
+
+def _table(output: str) -> dict[str, list[str]]:
+    """`briefing subscribers` output as {email: [cells]}, cut at the header's columns."""
+    header, *lines = output.splitlines()
+    columns = ("email", "last sent", "latest edition", "status", "problem")
+    starts = [header.index(c) for c in columns]
+    ends = [*starts[1:], None]
+    return {
+        line.split()[0]: [line[a:b].strip() for a, b in zip(starts, ends, strict=True)]
+        for line in lines
+    }
+
+
+def test_subscribers_shows_deliveries_and_a_mailbox_held_back_is_not_written_to(
+    demo_dir: Path,
+    smtp_server: tuple[Controller, Mailbox],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    config_path = str(demo_dir / "briefing.yaml")
+    controller, mailbox = smtp_server
+    _use_smtp(demo_dir, controller.port)
+    config = load_config(demo_dir / "briefing.yaml")
+    emails = [s.email for s in config.subscribers]
+    assert main(["subscribers", "--config", config_path]) == 0  # nothing delivered yet
+    assert _table(capsys.readouterr().out) == {e: [e, "never", "-", "-", ""] for e in emails}
+    # Three earlier editions: the economy reader's mailbox refused each for good.
+    store = Store(config.database_url)
+    try:
+        for day in ("2026-01-01", "2026-01-02", "2026-01-03"):
+            for who in ("reader@example.org", "economy@example.org"):
+                assert store.reserve_delivery(day, who, "<m>", stale_after=timedelta(hours=1))
+                error = "550 5.1.1 no such mailbox" if who.startswith("economy") else None
+                store.complete_delivery(day, who, error=error, permanent=error is not None)
+    finally:
+        store.close()
+    capsys.readouterr()
+    assert main(["run", "--config", config_path]) == 1  # partial: one reader held back
+    out = capsys.readouterr().out
+    assert "  recipient economy@example.org: held back: its last 3 editions" in out
+    assert mailbox.rcpt["economy@example.org"] == 0
+    assert set(mailbox.counts()) == {"reader@example.org", "text-only@example.org"}
+    today = datetime.now(config.zone).date().isoformat()
+    assert main(["subscribers", "--config", config_path]) == 1
+    rows = _table(capsys.readouterr().out)
+    assert rows["reader@example.org"][1:4] == [today, today, "sent"]
+    assert rows["text-only@example.org"][1:4] == [today, today, "sent"]
+    held = rows["economy@example.org"]
+    assert held[1:4] == ["never", "2026-01-03", "held back"]
+    assert held[4].startswith("until 20") and held[4].endswith(": 550 5.1.1 no such mailbox")
