@@ -113,6 +113,13 @@ def test_a_mailbox_is_refused_for_good_only_after_a_streak_of_recent_refusals(
     assert set(store.refused_for_good("2026-12-05", since, 4)) == {"dead@x.org"}  # back: a success
     assert set(store.refused_for_good("2026-12-05", since, 2)) == {"dead@x.org", "back@x.org"}
     assert store.refused_for_good("2026-12-05", datetime.now(UTC) + hour, 3) == {}  # too old
+    latest = store.latest_deliveries()  # what `briefing subscribers` shows
+    assert {
+        k: (r["edition_id"], r["status"], r["error"], r["last_sent"]) for k, r in latest.items()
+    } == {
+        "dead@x.org": ("2026-12-04", "failed_permanent", "551 moved", None),
+        "back@x.org": ("2026-12-04", "failed_permanent", "550 gone", "2026-12-02"),
+    }
 
 
 def test_a_stale_reservation_from_a_crashed_run_is_taken_over(store: Store) -> None:
