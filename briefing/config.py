@@ -286,9 +286,12 @@ class EmailSettings(Strict):
     sender: Email = "briefing@localhost.localdomain"
     sender_name: str = "موجز الصباح"
     # Both may contain {email}: replaced by the subscriber's address (URL-encoded), so that
-    # one-click unsubscribe (RFC 8058) knows who clicked.
+    # one-click unsubscribe (RFC 8058) knows who clicked; and {token}: a signature of that
+    # address, so that the unsubscribe page can tell a real click from a forged request.
     unsubscribe_mailto: str | None = None  # mailto:unsubscribe@example.org
     unsubscribe_url: str | None = None  # https://example.org/unsubscribe?email={email}
+    # The environment variable holding the secret {token} is signed with (never in YAML).
+    unsubscribe_secret_env: str = "BRIEFING_UNSUBSCRIBE_SECRET"
     templates: str | None = None  # a folder of digest templates, relative to briefing.yaml
 
     @field_validator("sender")
@@ -680,6 +683,16 @@ def _check_files(settings: Settings, source: YamlSource, problems: list[str]) ->
             )
         else:
             _check_boilerplate(read_yaml(resolved), problems)
+
+    email = settings.email
+    for key in ("unsubscribe_url", "unsubscribe_mailto"):
+        link = getattr(email, key)
+        if link and "{token}" in link and not os.environ.get(email.unsubscribe_secret_env):
+            problem(
+                ("email", key),
+                f"uses {{token}}, but ${email.unsubscribe_secret_env} is not set: set it to "
+                "the long random secret your unsubscribe page checks tokens with",
+            )
 
     if not settings.smtp.host:
         _check_outbox(Path(settings.outbox).expanduser(), problem)

@@ -7,8 +7,11 @@ test records the waits between retries instead of sleeping through them.
 
 from __future__ import annotations
 
+import base64
 import email
 import email.policy
+import hashlib
+import hmac
 import html as htmllib
 import logging
 import os
@@ -35,7 +38,7 @@ from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
 from pydantic import ValidationError
 from sqlalchemy import update
 
-from briefing.config import Config, EmailSettings, Smtp, Subscriber
+from briefing.config import Config, EmailSettings, Smtp, Subscriber, load_config
 from briefing.digest.deliver import (
     DeliveryReport,
     build_message,
@@ -45,8 +48,8 @@ from briefing.digest.deliver import (
     mime_boundary,
     outbox_name,
 )
-from briefing.digest.render import render_digest
-from briefing.errors import EXIT_PARTIAL, DeliveryError
+from briefing.digest.render import render_digest, unsubscribe_token
+from briefing.errors import EXIT_PARTIAL, ConfigError, DeliveryError
 from briefing.models import Digest
 from briefing.store import Store, deliveries
 from tests.digest_fixtures import fixed_config, fixed_edition
@@ -598,7 +601,7 @@ _CHILD = textwrap.dedent(
     from pathlib import Path
     from briefing.config import Smtp, Subscriber
     from briefing.digest.deliver import deliver
-    from briefing.digest.render import render_digest
+    from briefing.digest.render import render_digest, unsubscribe_token
     from briefing.store import Store
     from tests.digest_fixtures import fixed_config, fixed_edition
 
@@ -807,6 +810,52 @@ def test_unsubscribe_links_name_the_subscriber(tmp_path: Path) -> None:
         EmailSettings(unsubscribe_url="http://example.org/unsubscribe")
     with pytest.raises(ValidationError, match="mailto:"):
         EmailSettings(unsubscribe_mailto="unsubscribe@example.org")
+
+
+def test_a_signed_token_in_the_unsubscribe_link_lets_the_page_tell_who_clicked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    secret = "a long random secret the unsubscribe page shares"
+    monkeypatch.setenv("BRIEFING_UNSUBSCRIBE_SECRET", secret)
+    base = fixed_config(tmp_path)
+    links = EmailSettings(
+        sender="briefing@example.org",
+        unsubscribe_url="https://example.org/unsubscribe?who={email}&t={token}",
+    )
+    config = base.model_copy(update={"settings": base.settings.model_copy(update={"email": links})})
+    for address in ("Sara@example.org", "omar@example.org"):
+        digest = render_digest(fixed_edition(), Subscriber(email=address), config)
+        header = _parse(bytes(build_message(digest, config)))["List-Unsubscribe"].strip()
+        # What the page computes from the address it is given, as docs/email.md shows it.
+        mac = hmac.new(secret.encode(), address.lower().encode(), hashlib.sha256).digest()
+        token = base64.urlsafe_b64encode(mac).decode().rstrip("=")[:22]
+        url = f"https://example.org/unsubscribe?who={address}&t={token}"
+        assert header == f"<{url}>"
+        assert f'href="{htmllib.escape(url)}"' in (digest.html or "")
+    assert unsubscribe_token("Sara@example.org", secret) != unsubscribe_token(
+        "Sara@example.org", "x"
+    )
+
+
+def test_a_token_without_its_secret_is_a_configuration_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("BRIEFING_UNSUBSCRIBE_SECRET", raising=False)
+    (tmp_path / "briefing.yaml").write_text(
+        "sections: {news: أخبار}\nemail:\n  unsubscribe_url: https://example.org/u?t={token}\n",
+        "utf-8",
+    )
+    (tmp_path / "feeds.yaml").write_text(
+        "feeds:\n  - {name: f, url: 'https://example.org/rss', section: news}\n", "utf-8"
+    )
+    (tmp_path / "subscribers.yaml").write_text("subscribers: []\n", "utf-8")
+    with pytest.raises(ConfigError) as caught:
+        load_config(tmp_path / "briefing.yaml")
+    assert caught.value.problems == [
+        f"{tmp_path / 'briefing.yaml'}:3: email.unsubscribe_url: uses {{token}}, but "
+        "$BRIEFING_UNSUBSCRIBE_SECRET is not set: set it to the long random secret your "
+        "unsubscribe page checks tokens with"
+    ]
 
 
 def test_deliver_works_from_inside_a_running_event_loop(

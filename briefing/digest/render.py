@@ -7,7 +7,11 @@ without touching code. Autoescape is on for HTML: feed text is always text, neve
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import logging
+import os
 import re
 import unicodedata
 from collections.abc import Callable
@@ -237,12 +241,27 @@ def greeting(form: str, name: str) -> Greeting:
 
 
 def unsubscribe_links(email: EmailSettings, address: str) -> tuple[str | None, str | None]:
-    """The subscriber's mailto and https unsubscribe addresses, {email} filled in."""
-    filled = [
-        link.replace("{email}", quote(address, safe="@")) if link else None
-        for link in (email.unsubscribe_mailto, email.unsubscribe_url)
-    ]
-    return filled[0], filled[1]
+    """The subscriber's mailto and https unsubscribe addresses, {email} and {token} filled
+    in (load_config has checked that the secret {token} needs is set)."""
+    mailto, url = email.unsubscribe_mailto, email.unsubscribe_url
+    values = {"{email}": quote(address, safe="@")}
+    if "{token}" in f"{mailto}{url}":
+        values["{token}"] = unsubscribe_token(address, os.environ[email.unsubscribe_secret_env])
+
+    def filled(link: str | None) -> str | None:
+        for placeholder, value in values.items():
+            link = link.replace(placeholder, value) if link else None
+        return link
+
+    return filled(mailto), filled(url)
+
+
+def unsubscribe_token(address: str, secret: str) -> str:
+    """What {token} stands for: HMAC-SHA256 of the lowercased address under the secret,
+    base64url without padding, its first 22 characters (128 bits). An unsubscribe page
+    computes the same from the address it is given and compares."""
+    mac = hmac.new(secret.encode(), address.lower().encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(mac).decode().rstrip("=")[:22]
 
 
 def edition_date(day: date, language: str = "ar") -> DateLine:
