@@ -283,8 +283,8 @@ def what_is_new(
     store: Store,
 ) -> list[Story]:
     """Each updated story cut to the articles its readers have not had: the last fetched,
-    as many as it grew by since it was last told. Its headline, key sentences and sources
-    then say what happened since; ranked and sectioned as a whole story, it was. (A re-run
+    as many as it grew by since it was last told, so that its headline, key sentences and
+    sources say what happened since. (It was ranked and capped as the whole story. A re-run
     of today's edition counts from the edition before, and so tells the same.)"""
     fetched = store.fetch_times(a.id for s in stories if s.updated for a in s.articles)
     result = []
