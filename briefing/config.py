@@ -78,7 +78,7 @@ class Feed(Strict):
     boilerplate: tuple[str, ...] = ()
     # For a feed that writes its local time but labels it GMT (or gives no offset): its dates
     # are read as local times in this zone, whatever offset they claim.
-    time_zone: str | None = None
+    timezone: str | None = None
 
     @field_validator("url")
     @classmethod
@@ -102,7 +102,7 @@ class Feed(Strict):
                 _compile(value[1:-1])
         return values
 
-    @field_validator("time_zone")
+    @field_validator("timezone")
     @classmethod
     def _zone(cls, value: str | None) -> str | None:
         return value if value is None else _check_zone(value)

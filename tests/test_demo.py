@@ -97,9 +97,7 @@ def test_a_feeds_warning_is_printed_after_fetch_and_run_and_the_feed_still_count
     assert "feeds read: 5 ok, 0 failed" in out
     [line] = [line for line in out.splitlines() if line.startswith("  feed ")]
     assert line.startswith("  feed وكالة النخيل: warning: 1 item(s) dated in the future")
-    assert line.endswith(
-        "if the feed writes its local time as GMT, set its time_zone in feeds.yaml"
-    )
+    assert line.endswith("if the feed writes its local time as GMT, set its timezone in feeds.yaml")
     wire.write_text(wire.read_text("utf-8") + "\n", "utf-8")  # changed: read again, not a 304
     assert _run(demo_dir) == 0
     assert line in capsys.readouterr().out.splitlines()

@@ -467,7 +467,7 @@ def test_an_item_dated_in_the_future_takes_its_fetch_time_and_the_feed_is_warned
     )
     expected = (
         "1 item(s) dated in the future (up to 3.2 h ahead of the fetch): their fetch time "
-        "stands in; if the feed writes its local time as GMT, set its time_zone in feeds.yaml"
+        "stands in; if the feed writes its local time as GMT, set its timezone in feeds.yaml"
     )
     assert outcome.warning == expected
     assert state is not None and state["last_warning"] == expected
@@ -476,7 +476,7 @@ def test_an_item_dated_in_the_future_takes_its_fetch_time_and_the_feed_is_warned
 def test_a_feed_that_writes_local_time_as_gmt_is_read_right_with_its_time_zone(
     tmp_path: Path,
 ) -> None:
-    # The same Gulf site as above, its time_zone set: every date is read as written, as a
+    # The same Gulf site as above, its timezone set: every date is read as written, as a
     # Riyadh time (UTC+3), whatever offset it claims, in RSS and in Atom.
     rss = _dated(
         [
@@ -497,7 +497,7 @@ def test_a_feed_that_writes_local_time_as_gmt_is_read_right_with_its_time_zone(
             {"name": "atom", "url": server.document("/a.xml", atom), "section": "news"},
         ]
         for feed in feeds:
-            feed["time_zone"] = "Asia/Riyadh"
+            feed["timezone"] = "Asia/Riyadh"
         config = write_config(tmp_path, feeds)
         store = Store(config.database_url)
         outcomes = ingest(config, store, NOW).outcomes
@@ -517,9 +517,9 @@ def test_a_feed_time_zone_must_be_a_real_zone(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as caught:
         write_config(
             tmp_path,
-            [{"name": "f", "url": "https://e.org/r", "section": "news", "time_zone": "GMT+3"}],
+            [{"name": "f", "url": "https://e.org/r", "section": "news", "timezone": "GMT+3"}],
         )
     [problem] = caught.value.problems
     assert problem.endswith(
-        "feeds.yaml:4: feeds.0.time_zone: 'GMT+3' is not an IANA time zone (e.g. Asia/Riyadh)"
+        "feeds.yaml:4: feeds.0.timezone: 'GMT+3' is not an IANA time zone (e.g. Asia/Riyadh)"
     )

@@ -118,7 +118,7 @@ def test_the_feeds_command_shows_health_and_exits_1_while_a_feed_fails(
         assert rows["ahead"]["consecutive failures"] == "0"
         assert rows["ahead"]["last error"] == (
             "warning: 1 item(s) dated in the future (up to 5.0 h ahead of the fetch): their "
-            "fetch time stands in; if the feed writes its local time as GMT, set its time_zone "
+            "fetch time stands in; if the feed writes its local time as GMT, set its timezone "
             "in feeds.yaml"
         )
 

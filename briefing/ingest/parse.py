@@ -104,7 +104,7 @@ class _Fixes:
             said.append(
                 f"{len(self.ahead)} item(s) dated in the future (up to {hours:.1f} h ahead of "
                 "the fetch): their fetch time stands in; if the feed writes its local time "
-                "as GMT, set its time_zone in feeds.yaml"
+                "as GMT, set its timezone in feeds.yaml"
             )
         return said
 
@@ -222,7 +222,7 @@ def _entry_to_article(
         fixes.cut.append(link or guid or title[:80])
     if not (link or guid) or not (title or description):
         return None
-    zone = ZoneInfo(feed.time_zone) if feed.time_zone else None
+    zone = ZoneInfo(feed.timezone) if feed.timezone else None
     published, estimated = _published(entry, fetched_at, fixes, zone)
     text = body if len(body) > len(description) else description
     url = canonical_url(link) if link else ""
@@ -258,7 +258,7 @@ def _published(
 ) -> tuple[datetime, bool]:
     """When the item was published, in UTC, and whether the fetch time stands in for it
     (no date in the feed, or a date past FUTURE_SKEW ahead of the fetch). With a `zone`
-    (the feed's time_zone) the date is read as written, as a local time there."""
+    (the feed's timezone) the date is read as written, as a local time there."""
     fetched = fetched_at.astimezone(UTC)
     for key in ("published", "updated", "created"):
         value = entry.get(f"{key}_parsed")
