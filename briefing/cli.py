@@ -48,6 +48,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             "summaries": report.summaries,
             "digests_sent": len(report.delivery.sent),
             "digests_failed": len(report.delivery.failed),
+            "digests_unsubscribed": len(report.delivery.unsubscribed),
             "seconds": report.seconds,
             "exit_code": report.exit_code,
         },
@@ -152,6 +153,7 @@ def cmd_subscribers(args: argparse.Namespace) -> int:
     try:
         latest = store.latest_deliveries()
         held = store.refused_for_good(None, utcnow() - RETRY_REFUSED_AFTER, HOLD_AFTER)
+        gone = store.unsubscribed(s.email for s in config.subscribers)
     finally:
         store.close()
     rows = [("email", "last sent", "latest edition", "status", "problem")]
@@ -159,7 +161,10 @@ def cmd_subscribers(args: argparse.Namespace) -> int:
     for subscriber in config.subscribers:
         row = latest.get(subscriber.email, {})
         status, problem = row.get("status", ""), row.get("error") or ""
-        if subscriber.email in held:
+        if subscriber.email.lower() in gone:  # what was wrong before no longer matters
+            when, via = gone[subscriber.email.lower()]
+            status, problem = "unsubscribed", f"on {when.date().isoformat()} ({via})"
+        elif subscriber.email in held:
             error, when = held[subscriber.email]
             until = (when + RETRY_REFUSED_AFTER).date().isoformat()
             status, problem = "held back", f"until {until}: {error}"
@@ -296,10 +301,61 @@ def cmd_send(args: argparse.Namespace) -> int:
             "digests_sent": len(report.sent),
             "digests_already_sent": len(report.skipped),
             "digests_failed": len(report.failed),
+            "digests_unsubscribed": len(report.unsubscribed),
             "exit_code": code,
         },
     )
     return code
+
+
+def cmd_unsubscribe(args: argparse.Namespace) -> int:
+    """Record (or with --undo, forget) that addresses want no more digests: for requests
+    that reach an editor by mail rather than through the unsubscribe page."""
+    from briefing.store import Store
+
+    config = load_config(args.config)
+    store = Store(config.database_url)
+    try:
+        for address in args.address:
+            if args.undo:
+                back = store.resubscribe(address)
+                print(f"{address}: " + ("subscribed again" if back else "was not unsubscribed"))
+                continue
+            when, first = store.unsubscribe(address, "editor")
+            print(
+                f"{address}: unsubscribed, no digest from the next edition"
+                if first
+                else f"{address}: already unsubscribed on {when.date().isoformat()}"
+            )
+    finally:
+        store.close()
+    return EXIT_OK
+
+
+def cmd_unsubscribe_server(args: argparse.Namespace) -> int:
+    """Serve the page unsubscribe links open, until stopped (SIGTERM or Ctrl-C)."""
+    import signal
+
+    from briefing.digest.unsubscribe import make_page_server
+    from briefing.store import Store
+
+    config = load_config(args.config)
+    store = Store(config.database_url)
+    try:
+        server = make_page_server(config, store, args.host, args.port)
+        # docker stop sends SIGTERM: finish as on Ctrl-C, closing the store.
+        signal.signal(signal.SIGTERM, signal.default_int_handler)
+        host, port = server.server_address[:2]
+        log.info("unsubscribe page listening on http://%s:%s/", host, port)
+        try:
+            server.serve_forever()
+        except KeyboardInterrupt:
+            log.info("unsubscribe page stopped")
+        finally:
+            server.server_close()
+    finally:
+        store.close()
+    return EXIT_OK
 
 
 def _subscriber(config: Config, email: str):
@@ -344,6 +400,22 @@ def build_parser() -> argparse.ArgumentParser:
     command(
         "subscribers", cmd_subscribers, "show each subscriber's deliveries: last sent, failures"
     )
+    unsubscribe = command(
+        "unsubscribe", cmd_unsubscribe, "stop (or with --undo, restart) digests to addresses"
+    )
+    unsubscribe.add_argument("address", nargs="+", help="subscriber email addresses")
+    unsubscribe.add_argument(
+        "--undo", action="store_true", help="the reader asked to come back: send again"
+    )
+    page = command(
+        "unsubscribe-server",
+        cmd_unsubscribe_server,
+        "serve the page unsubscribe links open (one-click included), until stopped",
+    )
+    page.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (in a container: 0.0.0.0)"
+    )
+    page.add_argument("--port", type=int, default=8080, help="port to listen on (default 8080)")
     clean = command(
         "clean",
         cmd_clean,

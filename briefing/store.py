@@ -176,6 +176,16 @@ deliveries = _table(
     Column("updated_at", Moment, nullable=False),
 )
 
+# Addresses that asked for no more digests (the unsubscribe page, or an editor). Never pruned:
+# forgetting one would write to someone who said no. Keyed by the lowercased address, as the
+# unsubscribe token is.
+unsubscribes = _table(
+    "unsubscribes",
+    Column("address", String(320), primary_key=True),
+    Column("unsubscribed_at", Moment, nullable=False),
+    Column("via", String(16), nullable=False),  # one-click, page or editor
+)
+
 # The two statements run for every message sent, built once: building a statement costs
 # more than running it on SQLite (0.57 -> 0.22 ms to reserve, 0.36 -> 0.20 ms to complete).
 _RESERVE = insert(deliveries)
@@ -797,6 +807,42 @@ class Store:
             ).mappings()
             return [_aware_row(r) for r in rows]
 
+    # ---- unsubscribes -----------------------------------------------------------------
+
+    def unsubscribe(self, address: str, via: str) -> tuple[datetime, bool]:
+        """Record that `address` wants no more digests. The first request stands: returns
+        when it was made, and whether it is this one."""
+        key = address.lower()
+        now = utcnow()
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(
+                    insert(unsubscribes),
+                    {"address": key, "unsubscribed_at": _naive_utc(now), "via": via},
+                )
+            return now, True
+        except IntegrityError:
+            when, _ = self.unsubscribed([key])[key]
+            return when, False
+
+    def resubscribe(self, address: str) -> bool:
+        """Forget an unsubscribe (the reader asked to come back); False if there was none."""
+        with self.engine.begin() as conn:
+            key = address.lower()
+            gone = conn.execute(delete(unsubscribes).where(unsubscribes.c.address == key))
+            return gone.rowcount == 1
+
+    def unsubscribed(self, addresses: Iterable[str]) -> dict[str, tuple[datetime, str]]:
+        """Those of `addresses` (compared lowercased) that unsubscribed: {lowercased address:
+        (when, via)}."""
+        found: dict[str, tuple[datetime, str]] = {}
+        with self.engine.connect() as conn:
+            for chunk in _chunks(sorted({a.lower() for a in addresses}), 500):
+                rows = conn.execute(select(unsubscribes).where(unsubscribes.c.address.in_(chunk)))
+                for row in rows:
+                    found[row.address] = (row.unsubscribed_at.replace(tzinfo=UTC), row.via)
+        return found
+
     # ---- locks and retention -----------------------------------------------------------
 
     @contextmanager
@@ -813,7 +859,8 @@ class Store:
                 conn.execute(delete(locks).where(locks.c.name == name, locks.c.owner == self.owner))
 
     def prune(self, older_than: datetime) -> dict[str, int]:
-        """Delete articles, editions and deliveries older than `older_than`."""
+        """Delete articles, editions and deliveries older than `older_than` (unsubscribes
+        are kept for good)."""
         cutoff = _naive_utc(older_than)
         with self.engine.begin() as conn:
             n_articles = conn.execute(

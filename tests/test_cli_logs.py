@@ -81,7 +81,7 @@ def test_text_mode_summary_line_shows_the_counts(
     assert " INFO    briefing: run finished: edition=" in last
     for field in (
         "feeds_ok=5 feeds_failed=0 articles_new=9 stories=5 summaries=extractive:5",
-        "digests_sent=3 digests_failed=0 seconds=ingest:",
+        "digests_sent=3 digests_failed=0 digests_unsubscribed=0 seconds=ingest:",
         "exit_code=0",
     ):
         assert field in last, last

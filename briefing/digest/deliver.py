@@ -19,7 +19,7 @@ import os
 import random
 import ssl
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from email import message_from_bytes
 from email.header import Header
@@ -45,6 +45,7 @@ class DeliveryReport:
     skipped: tuple[str, ...] = ()  # sent before, or being sent by another run
     failed: tuple[tuple[str, str], ...] = ()  # (recipient, reason)
     outbox: Path | None = None
+    unsubscribed: tuple[tuple[str, str], ...] = ()  # (recipient, since when and how)
 
     def lines(self) -> list[str]:
         """What the run and send commands print about delivery."""
@@ -52,13 +53,19 @@ class DeliveryReport:
         head = (
             f"digests {'written' if self.outbox else 'sent'}: {len(self.sent)}{where}"
             + (f", already sent: {len(self.skipped)}" if self.skipped else "")
+            + (f", unsubscribed: {len(self.unsubscribed)}" if self.unsubscribed else "")
             + (f", failed: {len(self.failed)}" if self.failed else "")
         )
-        return [head, *(f"  recipient {who}: {why}" for who, why in self.failed)]
+        return [
+            head,
+            *(f"  recipient {who}: {why}" for who, why in self.failed),
+            *(f"  recipient {who}: {why}" for who, why in self.unsubscribed),
+        ]
 
     def exit_code(self, subscribers: int) -> int:
-        """0 all delivered, 1 some recipients failed, 3 nothing could be delivered."""
-        if subscribers and not (self.sent or self.skipped):
+        """0 all delivered, 1 some recipients failed, 3 nothing could be delivered (to
+        anyone still subscribed)."""
+        if subscribers > len(self.unsubscribed) and not (self.sent or self.skipped):
             return EXIT_NOTHING_SENT
         return EXIT_PARTIAL if self.failed else EXIT_OK
 
@@ -557,7 +564,23 @@ def _finish(run: _Run, digest: Digest, error: str | None, *, permanent: bool = F
 
 
 def deliver(digests: list[Digest], config: Config, store: Store) -> DeliveryReport:
-    """SMTP when a host is configured, else the outbox folder."""
+    """SMTP when a host is configured, else the outbox folder; never to an address that
+    unsubscribed (the unsubscribe page, or `briefing unsubscribe`)."""
+    gone = store.unsubscribed(d.subscriber for d in digests)
+    left = [d for d in digests if d.subscriber.lower() not in gone]
     if config.settings.smtp.host:
-        return send_all(digests, config, store)
-    return write_outbox(digests, config, store)
+        report = send_all(left, config, store)
+    else:
+        report = write_outbox(left, config, store)
+    unsubscribed = []
+    for digest in digests:
+        if digest.subscriber.lower() in gone:
+            when, via = gone[digest.subscriber.lower()]
+            unsubscribed.append(
+                (
+                    digest.subscriber,
+                    f"unsubscribed on {when.date().isoformat()} ({via}): not sent; "
+                    "remove the address from subscribers.yaml",
+                )
+            )
+    return replace(report, unsubscribed=tuple(unsubscribed))
