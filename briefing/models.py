@@ -27,6 +27,9 @@ class Article:
     raw_text: str = ""  # the text before cleaning, kept so editors can audit the cleaner
     content_hash: str = ""  # hash of the normalized text, for exact-duplicate detection
     weight: float = 1.0  # the feed's weight from feeds.yaml
+    # Undated, and found on its feed's first read: it may be years old, so it is kept (a
+    # later read knows it) but never enters an edition.
+    backlog: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -135,6 +135,7 @@ articles = _table(
     Column("content_hash", String(64), index=True),
     Column("weight", Double, nullable=False, default=1.0),
     Column("story_id", String(64), index=True),
+    Column("backlog", Boolean),  # Article.backlog: kept, never in an edition (NULL: false)
 )
 
 stories = _table(
@@ -405,10 +406,11 @@ class Store:
         return counts
 
     def articles_since(self, since: datetime) -> list[Article]:
+        """The articles published since `since` that may enter an edition (no backlog)."""
         with self.engine.connect() as conn:
             rows = conn.execute(
                 select(articles)
-                .where(articles.c.published >= _naive_utc(since))
+                .where(articles.c.published >= _naive_utc(since), articles.c.backlog.is_not(True))
                 .order_by(articles.c.published, articles.c.id)
             ).mappings()
             return [_article_from_row(r) for r in rows]
@@ -1064,6 +1066,7 @@ def _article_row(article: Article, fetched_at: datetime) -> dict[str, Any]:
         "fetched_at": _naive_utc(fetched_at),
         "content_hash": article.content_hash,
         "weight": article.weight,
+        "backlog": article.backlog,
     }
 
 
@@ -1085,4 +1088,5 @@ def _article_from_row(row: Any) -> Article:
         raw_text=row["raw_text"] or "",
         content_hash=row["content_hash"] or "",
         weight=row["weight"],
+        backlog=bool(row["backlog"]),
     )

@@ -17,7 +17,8 @@ def _feed(site: str, items: list[tuple[str, str, str]]) -> bytes:
     """An RSS document of (guid, link path, title) items from `site`."""
     entries = "".join(
         f'<item><guid isPermaLink="false">{guid}</guid><link>https://{site}/{path}</link>'
-        f"<title>{title}</title><description>{title} وتفاصيل أخرى عن الخبر</description></item>"
+        f"<title>{title}</title><description>{title} وتفاصيل أخرى عن الخبر</description>"
+        "<pubDate>Sat, 28 Nov 2026 20:00:00 GMT</pubDate></item>"
         for guid, path, title in items
     )
     channel = f"<channel><title>{site}</title>{entries}</channel>"

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
 from briefing.config import Feed, Ingest
 from briefing.errors import ConfigError, FeedError
@@ -15,7 +16,7 @@ from briefing.ingest.fetch import Fetcher, FetchResult, parse_retry_after
 from briefing.ingest.filters import wanted
 from briefing.ingest.language import detect_language
 from briefing.ingest.parse import MAX_ITEM_CHARS, canonical_url, parse_document
-from briefing.store import Store
+from briefing.store import Store, articles
 from tests.feed_server import FeedServer, InFlight, write_config
 
 NOW = datetime(2026, 11, 29, 6, 0, tzinfo=UTC)
@@ -471,6 +472,50 @@ def test_an_item_dated_in_the_future_takes_its_fetch_time_and_the_feed_is_warned
     )
     assert outcome.warning == expected
     assert state is not None and state["last_warning"] == expected
+
+
+def test_undated_items_of_a_feeds_first_read_stay_out_of_editions_later_ones_are_dated_when_seen(
+    tmp_path: Path,
+) -> None:
+    def undated(*names: str) -> str:
+        return "".join(
+            f"<item><title>خبر {n}</title><link>http://example.org/{n}</link>"
+            f"<description>نص الخبر {n}</description></item>"
+            for n in names
+        )
+
+    def document(items: str) -> bytes:
+        dated = _dated([("http://example.org/dated", "Sun, 29 Nov 2026 04:30:00 +0300")])
+        return dated.replace(b"</channel>", items.encode() + b"</channel>")
+
+    later = NOW + timedelta(hours=2)
+    with FeedServer() as server:
+        url = server.document("/undated.xml", document(undated("old-1", "old-2")))
+        config = write_config(tmp_path, [{"name": "agency", "url": url, "section": "news"}])
+        store = Store(config.database_url)
+        first = ingest(config, store, NOW).outcomes[0]
+        in_window = {a.url.rsplit("/", 1)[1] for a in store.articles_since(NOW - timedelta(days=1))}
+        with store.engine.connect() as conn:
+            kept = dict(conn.execute(select(articles.c.url, articles.c.backlog)).all())
+        server.document("/undated.xml", document(undated("old-1", "old-2", "new")))
+        second = ingest(config, store, later).outcomes[0]
+        window = {a.url.rsplit("/", 1)[1]: a for a in store.articles_since(NOW - timedelta(days=1))}
+        state = store.feed_state("agency")
+        store.close()
+    assert first.new_items == 3 and in_window == {"dated"}
+    assert first.warning == (
+        "2 item(s) without a date on the feed's first read: kept out of editions, as their "
+        "age is unknown; items without a date that appear later are dated when first seen"
+    )
+    assert kept == {  # all stored, so that the next read knows them
+        "http://example.org/dated": False,
+        "http://example.org/old-1": True,
+        "http://example.org/old-2": True,
+    }
+    assert second.new_items == 1 and second.warning is None
+    assert state is not None and state["last_warning"] is None
+    assert set(window) == {"dated", "new"}  # never old-1 or old-2
+    assert (window["new"].published, window["new"].published_estimated) == (later, True)
 
 
 def test_a_feed_that_writes_local_time_as_gmt_is_read_right_with_its_time_zone(

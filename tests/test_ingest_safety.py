@@ -114,7 +114,8 @@ def test_an_encoding_other_than_gzip_or_deflate_is_refused_by_name() -> None:
 def _rss(text: str, link: str = "http://example.org/a") -> bytes:
     return (
         '<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>t</title>'
-        f"<item><title>خبر</title><link>{link}</link><description>{text}</description></item>"
+        f"<item><title>خبر</title><link>{link}</link><description>{text}</description>"
+        "<pubDate>Sat, 28 Nov 2026 20:00:00 GMT</pubDate></item>"
         "</channel></rss>"
     ).encode()
 

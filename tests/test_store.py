@@ -16,7 +16,7 @@ from sqlalchemy import inspect
 
 from briefing.errors import LockedError, StoreError
 from briefing.models import Article
-from briefing.store import Store, deliveries
+from briefing.store import Store, articles, deliveries
 from tests.servers import free_port
 
 
@@ -48,6 +48,18 @@ def test_articles_are_stored_once_and_come_back_timezone_aware(store: Store) -> 
     assert store.add_articles([_article(1, now)], fetched_at=now) == 0
     [first, _] = store.articles_since(now - timedelta(hours=1))
     assert first.published == now and first.published.tzinfo is not None
+
+
+def test_backlog_articles_are_kept_but_never_in_an_editions_window(store: Store) -> None:
+    now = datetime(2026, 11, 29, 3, 0, tzinfo=UTC)
+    backlog = replace(_article(2, now), backlog=True)
+    assert store.add_articles([_article(1, now), backlog, _article(3, now)], fetched_at=now) == 3
+    # A row from before the column existed reads NULL there: it is no backlog.
+    with store.engine.begin() as conn:
+        conn.execute(articles.update().where(articles.c.id == "a3").values(backlog=None))
+    assert [a.id for a in store.articles_since(now - timedelta(hours=1))] == ["a1", "a3"]
+    assert store.articles_by_id(["a2"])["a2"].backlog  # kept, so a later read knows it
+    assert store.add_articles([backlog], fetched_at=now) == 0
 
 
 def test_stories_are_recounted_when_articles_join_or_leave_them(store: Store) -> None:

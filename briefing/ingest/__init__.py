@@ -192,12 +192,18 @@ class _Run:
             )
         except FeedError as exc:
             return self._failed(feed, state, replace(result, error=str(exc)))
-        if parsed.warning:
-            log.warning("feed %r: %s", feed.name, parsed.warning)
-        outcome = await self._keep_new(feed, parsed.articles, is_web=not url.startswith("file:"))
-        outcome = replace(outcome, items=parsed.entries, warning=parsed.warning)
+        # A feed's first read cannot tell this morning's undated items from last year's:
+        # they are kept (a later read knows them) but left out of editions. Undated items
+        # that appear later are dated by when they were first seen.
+        backlog = set(parsed.undated) if not state.get("last_success") else set()
+        warning = "; ".join(filter(None, [parsed.warning, _backlog_note(len(backlog))])) or None
+        if warning:
+            log.warning("feed %r: %s", feed.name, warning)
+        articles = [replace(a, backlog=True) if a.id in backlog else a for a in parsed.articles]
+        outcome = await self._keep_new(feed, articles, is_web=not url.startswith("file:"))
+        outcome = replace(outcome, items=parsed.entries, warning=warning)
         self._record_success(
-            feed, result.permanent_url or url, result, new=outcome.new_items, warning=parsed.warning
+            feed, result.permanent_url or url, result, new=outcome.new_items, warning=warning
         )
         if result.permanent_url:
             log.info("feed %r moved permanently to %s", feed.name, result.permanent_url)
@@ -363,3 +369,14 @@ def _source_key(article: Article) -> str:
     """Near duplicates are looked for within one publisher: the article's host, else the feed."""
     host = urlsplit(article.url).hostname or ""
     return host.removeprefix("www.") or article.feed
+
+
+def _backlog_note(undated: int) -> str | None:
+    """What the feed's warning says of undated items left out on its first read."""
+    if not undated:
+        return None
+    return (
+        f"{undated} item(s) without a date on the feed's first read: kept out of editions, "
+        "as their age is unknown; items without a date that appear later are dated when "
+        "first seen"
+    )

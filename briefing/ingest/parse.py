@@ -91,6 +91,9 @@ class _Fixes:
 
     cut: list[str] = field(default_factory=list)  # cut to MAX_ITEM_CHARS: their links
     ahead: list[timedelta] = field(default_factory=list)  # dated after they were fetched
+    # Items with no date at all: their ids. Not a problem in itself; the run decides (a
+    # feed's first read cannot tell this morning's undated items from last year's).
+    undated: list[str] = field(default_factory=list)
 
     def problems(self) -> list[str]:
         said = []
@@ -114,6 +117,7 @@ class ParsedFeed:
     articles: list[Article]
     entries: int  # entries in the document, usable or not
     warning: str | None = None  # a problem that did not stop parsing (bozo feed)
+    undated: tuple[str, ...] = ()  # ids of the articles the feed gave no date
 
 
 def parse_feed(
@@ -164,7 +168,9 @@ def parse_document(
     articles = [_entry_to_article(entry, feed, fetched_at, fixes) for entry in parsed.entries]
     problems += fixes.problems()
     warning = "; ".join(problems) or None
-    return ParsedFeed([a for a in articles if a is not None], len(parsed.entries), warning)
+    return ParsedFeed(
+        [a for a in articles if a is not None], len(parsed.entries), warning, tuple(fixes.undated)
+    )
 
 
 def declares_entities(content: bytes) -> bool:
@@ -226,8 +232,11 @@ def _entry_to_article(
     published, estimated = _published(entry, fetched_at, fixes, zone)
     text = body if len(body) > len(description) else description
     url = canonical_url(link) if link else ""
+    key = article_id(url or f"{feed.name}:{guid}")
+    if not any(entry.get(f"{name}_parsed") for name in _DATE_KEYS):
+        fixes.undated.append(key)
     return Article(
-        id=article_id(url or f"{feed.name}:{guid}"),
+        id=key,
         feed=feed.name,
         source=feed.source or feed.name,
         section=feed.section,
@@ -260,7 +269,7 @@ def _published(
     (no date in the feed, or a date past FUTURE_SKEW ahead of the fetch). With a `zone`
     (the feed's timezone) the date is read as written, as a local time there."""
     fetched = fetched_at.astimezone(UTC)
-    for key in ("published", "updated", "created"):
+    for key in _DATE_KEYS:
         value = entry.get(f"{key}_parsed")
         if value:
             if zone is None:
@@ -273,6 +282,9 @@ def _published(
                 return fetched, True
             return min(published, fetched), False
     return fetched, True
+
+
+_DATE_KEYS = ("published", "updated", "created")  # an entry's dates, the first one found wins
 
 
 def _as_written(date: str) -> datetime | None:
