@@ -423,6 +423,44 @@ def test_an_item_longer_than_the_limit_is_cut_at_a_line_end_with_a_warning() -> 
     )
 
 
+def test_a_page_instead_of_a_feed_names_the_feed_it_announces(tmp_path: Path) -> None:
+    # A site that moved its feed often sends the old feed URL to its home page, whose head
+    # announces the feed to browsers and feed readers.
+    page = (
+        '<!DOCTYPE html><html lang="ar" dir="rtl"><head><meta charset="utf-8">'
+        '<link rel="alternate" hreflang="en" href="https://example.org/en/">'
+        '<link rel="alternate" type="application/rss+xml" title="الأخبار" href="/ar/rss.xml">'
+        '<link rel="ALTERNATE" type="application/atom+xml; charset=utf-8" '
+        'href="https://feeds.example.org/ar.atom">'
+        '<link rel="alternate" type="application/rss+xml" href="javascript:alert(1)">'
+        "</head><body><h1>الصفحة الرئيسية</h1></body></html>"
+    ).encode()
+    with FeedServer() as server:
+        moved = server.document("/home", page, content_type="text/html; charset=utf-8")
+        plain = server.document(
+            "/plain", b"<html><body>home</body></html>", content_type="text/html"
+        )
+        config = write_config(
+            tmp_path,
+            [
+                {"name": "moved", "url": moved, "section": "news"},
+                {"name": "plain", "url": plain, "section": "news"},
+            ],
+        )
+        store = Store(config.database_url)
+        errors = {o.feed: o.error for o in ingest(config, store, NOW).outcomes}
+        store.close()
+    assert errors["moved"] == (
+        "the URL serves an HTML page, not an RSS/Atom feed; the page names its feed: "
+        f"{server.url('/ar/rss.xml')} (or https://feeds.example.org/ar.atom) "
+        "(put that URL in feeds.yaml)"
+    )
+    assert errors["plain"] == (
+        "the URL serves an HTML page, not an RSS/Atom feed (find the page's feed link "
+        "(often /rss or /feed) and use that URL)"
+    )
+
+
 def _dated(items: list[tuple[str, str]]) -> bytes:
     """An RSS document of (link, pubDate) items."""
     body = "".join(

@@ -10,7 +10,7 @@ import logging
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 from zoneinfo import ZoneInfo
 
 import feedparser
@@ -150,6 +150,14 @@ def parse_document(
     )
     if parsed.bozo and not parsed.entries:
         if _looks_like_html(content, headers):
+            named = feed_links(content, feed.url)
+            if named:
+                more = f" (or {', '.join(named[1:])})" if named[1:] else ""
+                raise FeedError(
+                    f"the URL serves an HTML page, not an RSS/Atom feed; the page names its "
+                    f"feed: {named[0]}{more}",
+                    hint="put that URL in feeds.yaml",
+                )
             raise FeedError(
                 "the URL serves an HTML page, not an RSS/Atom feed",
                 hint="find the page's feed link (often /rss or /feed) and use that URL",
@@ -201,6 +209,28 @@ def cut_text(text: str, limit: int = MAX_ITEM_CHARS) -> str:
         if end > limit // 2:
             return head[:end].rstrip()
     return head
+
+
+_FEED_TYPES = {"application/rss+xml", "application/atom+xml", "application/rdf+xml"}
+
+
+def feed_links(page: bytes, base: str, limit: int = 3) -> list[str]:
+    """The feeds an HTML page announces (`<link rel="alternate" type="application/rss+xml"
+    href=...>`, as sites do for browsers and readers), as absolute URLs, at most `limit`."""
+    try:
+        root = lxml.html.document_fromstring(page)
+    except (ParserError, ValueError):
+        return []
+    found: list[str] = []
+    for link in root.iter("link"):
+        rel = (link.get("rel") or "").lower().split()
+        kind = (link.get("type") or "").lower().split(";")[0].strip()
+        href = (link.get("href") or "").strip()
+        if "alternate" in rel and kind in _FEED_TYPES and href:
+            url = urljoin(base, href)
+            if urlsplit(url).scheme in ("http", "https") and url not in found:
+                found.append(url)
+    return found[:limit]
 
 
 def _looks_like_html(content: bytes, headers: dict[str, str]) -> bool:
