@@ -572,15 +572,10 @@ def deliver(digests: list[Digest], config: Config, store: Store) -> DeliveryRepo
         report = send_all(left, config, store)
     else:
         report = write_outbox(left, config, store)
-    unsubscribed = []
+    notes = []
     for digest in digests:
         if digest.subscriber.lower() in gone:
             when, via = gone[digest.subscriber.lower()]
-            unsubscribed.append(
-                (
-                    digest.subscriber,
-                    f"unsubscribed on {when.date().isoformat()} ({via}): not sent; "
-                    "remove the address from subscribers.yaml",
-                )
-            )
-    return replace(report, unsubscribed=tuple(unsubscribed))
+            why = f"unsubscribed on {when.date().isoformat()} ({via}): not sent; "
+            notes.append((digest.subscriber, why + "remove the address from subscribers.yaml"))
+    return replace(report, unsubscribed=tuple(notes))

@@ -142,6 +142,7 @@ class UnsubscribePage:
     ) -> list[bytes]:
         strings = load_strings(self.folder)
         words = strings.get(language, strings["ar"])["unsubscribe_page"]
+        day = edition_date(since.astimezone(self.zone).date(), language) if since else None
         page = (
             environment(self.folder)
             .get_template(PAGE_TEMPLATE)
@@ -151,9 +152,7 @@ class UnsubscribePage:
                 lang=language,
                 ui_dir="rtl" if language == "ar" else "ltr",
                 address=address,
-                since=edition_date(since.astimezone(self.zone).date(), language).gregorian
-                if since
-                else "",
+                since=day.gregorian if day else "",
             )
         )
         start_response(status, list(_HEADERS))
