@@ -468,3 +468,22 @@ def test_every_setting_is_in_the_readmes_configuration_reference() -> None:
     for model in (Feed, Subscriber):  # their files are shown as YAML examples, key by key
         missing += [k for k in keys(model) if not re.search(rf"^ +(- )?{k}:", reference, re.M)]
     assert missing == []
+
+
+def test_every_command_and_its_options_are_in_the_readmes_command_table() -> None:
+    # `briefing --help` lists the commands; the README's table is where a stranger looks.
+    import argparse
+
+    from briefing.cli import build_parser
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text("utf-8")
+    table = readme.split("## Commands", 1)[1].split("\n## ", 1)[0]
+    [commands] = [a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)]
+    assert len(commands.choices) >= 14
+    missing = [name for name in commands.choices if f"`briefing {name}" not in table]
+    for name, sub in commands.choices.items():
+        options = [o for a in sub._actions for o in a.option_strings if o.startswith("--")]
+        missing += [
+            f"{name} {o}" for o in options if o not in ("--help", "--config") and o not in table
+        ]
+    assert missing == []
