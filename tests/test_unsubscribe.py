@@ -23,10 +23,10 @@ from sqlalchemy.exc import OperationalError
 
 from briefing.cli import main
 from briefing.config import Config, EmailSettings
-from briefing.digest.deliver import deliver, message_bytes
+from briefing.digest.deliver import DeliveryReport, deliver, message_bytes
 from briefing.digest.render import render_digest, unsubscribe_token
 from briefing.digest.unsubscribe import make_page_server
-from briefing.errors import ConfigError
+from briefing.errors import EXIT_NOTHING_SENT, EXIT_OK, ConfigError
 from briefing.store import Store
 from tests import chromium
 from tests.digest_fixtures import fixed_config, fixed_edition
@@ -377,3 +377,9 @@ def test_in_a_browser_the_page_reads_right_to_left_and_its_button_unsubscribes(
     finally:
         browser.close()
     assert page.store.unsubscribed(["reader@example.org"])["reader@example.org"][1] == "page"
+
+
+def test_a_morning_when_every_reader_has_unsubscribed_is_not_a_failed_delivery() -> None:
+    gone = (("a@example.org", "unsubscribed ..."), ("b@example.org", "unsubscribed ..."))
+    assert DeliveryReport(unsubscribed=gone).exit_code(2) == EXIT_OK
+    assert DeliveryReport(unsubscribed=gone[:1]).exit_code(2) == EXIT_NOTHING_SENT
