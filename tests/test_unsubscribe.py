@@ -7,6 +7,7 @@ import email
 import email.policy
 import logging
 import re
+import socket
 import subprocess
 import sys
 import threading
@@ -192,6 +193,26 @@ def test_the_access_log_names_the_path_never_the_address_or_token(
     token = unsubscribe_token("economy@example.org", SECRET)
     assert not any(token in r.getMessage() for r in caplog.records)
     assert "unsubscribed economy@example.org (one-click)" in caplog.messages  # the event itself
+
+
+def test_a_client_that_sends_nothing_is_dropped_not_waited_for(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("briefing.digest.unsubscribe._Handler.timeout", 0.5)
+    monkeypatch.setenv("BRIEFING_UNSUBSCRIBE_SECRET", SECRET)
+    config = _signed_config(tmp_path)
+    store = Store(config.database_url)
+    server = make_page_server(config, store, "127.0.0.1", 0)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        with socket.create_connection(("127.0.0.1", server.server_port), timeout=10) as idle:
+            started = time.monotonic()
+            assert idle.recv(1) == b""  # closed by the server, not by our 10 s
+            assert time.monotonic() - started < 5
+    finally:
+        server.shutdown()
+        server.server_close()
+        store.close()
 
 
 def test_health_check_and_a_store_that_cannot_be_written(

@@ -184,6 +184,10 @@ class _Handler(WSGIRequestHandler):
     """wsgiref's handler, logging through `logging` and never the query: it holds the
     reader's address and token."""
 
+    # A client that opens a connection and sends nothing (or trickles) would hold its
+    # thread for ever: its socket times out instead.
+    timeout = 30
+
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
         log.info("%s %s %s", self.command, urlsplit(self.path).path, code)
 
