@@ -7,6 +7,7 @@ import email
 import email.policy
 import logging
 import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -25,7 +26,7 @@ from sqlalchemy.exc import OperationalError
 from briefing.cli import main
 from briefing.config import Config, EmailSettings
 from briefing.digest.deliver import DeliveryReport, deliver, message_bytes
-from briefing.digest.render import render_digest, unsubscribe_token
+from briefing.digest.render import TEMPLATES_DIR, render_digest, unsubscribe_token
 from briefing.digest.unsubscribe import make_page_server
 from briefing.errors import EXIT_NOTHING_SENT, EXIT_OK, ConfigError
 from briefing.store import Store
@@ -146,6 +147,37 @@ def test_following_the_link_asks_first_and_only_the_confirmation_unsubscribes(
 def test_an_english_reader_gets_the_page_in_english(page: Page) -> None:
     shown = httpx.get(page.local(_body_link(page.config, "english@example.org")))
     assert '<html lang="en" dir="ltr">' in shown.text and ">Unsubscribe</button>" in shown.text
+
+
+def test_an_editors_own_templates_from_before_the_page_keep_the_stock_wording(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = tmp_path / "my-templates"
+    shutil.copytree(TEMPLATES_DIR, folder)
+    strings = yaml.safe_load((folder / "strings.yaml").read_text("utf-8"))
+    for language in strings.values():
+        del language["unsubscribe_page"]
+    (folder / "strings.yaml").write_text(yaml.safe_dump(strings, allow_unicode=True), "utf-8")
+    monkeypatch.setenv("BRIEFING_UNSUBSCRIBE_SECRET", SECRET)
+    config = _signed_config(tmp_path)
+    email_settings = config.settings.email.model_copy(update={"templates": str(folder)})
+    config = config.model_copy(
+        update={"settings": config.settings.model_copy(update={"email": email_settings})}
+    )
+    store = Store(config.database_url)
+    server = make_page_server(config, store, "127.0.0.1", 0)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        token = unsubscribe_token("reader@example.org", SECRET)
+        shown = httpx.get(
+            f"http://127.0.0.1:{server.server_port}/unsubscribe",
+            params={"email": "reader@example.org", "token": token},
+        )
+    finally:
+        server.shutdown()
+        server.server_close()
+        store.close()
+    assert shown.status_code == 200 and "ألغِ الاشتراك" in shown.text
 
 
 def test_a_forged_or_cut_link_is_refused_and_records_nothing(page: Page) -> None:

@@ -140,8 +140,10 @@ class UnsubscribePage:
         address: str,
         since: datetime | None = None,
     ) -> list[bytes]:
-        strings = load_strings(self.folder)
-        words = strings.get(language, strings["ar"])["unsubscribe_page"]
+        # An editor's strings.yaml from before the page existed has no unsubscribe_page:
+        # the stock wording stands in.
+        mine, stock = load_strings(self.folder).get(language, {}), load_strings()[language]
+        words = mine.get("unsubscribe_page") or stock["unsubscribe_page"]
         day = edition_date(since.astimezone(self.zone).date(), language) if since else None
         page = (
             environment(self.folder)
