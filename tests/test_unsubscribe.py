@@ -14,6 +14,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -61,20 +62,25 @@ def _signed_config(tmp: Path, smtp_port: int | None = None) -> Config:
     return config.model_copy(update={"settings": settings})
 
 
-@pytest.fixture
-def page(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Page]:
-    monkeypatch.setenv("BRIEFING_UNSUBSCRIBE_SECRET", SECRET)
-    config = _signed_config(tmp_path)
+@contextmanager
+def _serving(config: Config) -> Iterator[Page]:
+    """The page on a free port of localhost, over a store of its own, stopped on the way out."""
     store = Store(config.database_url)
     server = make_page_server(config, store, "127.0.0.1", 0)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
+    threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        yield Page(f"http://127.0.0.1:{server.server_address[1]}", config, store)
+        yield Page(f"http://127.0.0.1:{server.server_port}", config, store)
     finally:
         server.shutdown()
         server.server_close()
         store.close()
+
+
+@pytest.fixture
+def page(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Page]:
+    monkeypatch.setenv("BRIEFING_UNSUBSCRIBE_SECRET", SECRET)
+    with _serving(_signed_config(tmp_path)) as serving:
+        yield serving
 
 
 def _header_link(config: Config, address: str) -> str:
@@ -164,19 +170,8 @@ def test_an_editors_own_templates_from_before_the_page_keep_the_stock_wording(
     config = config.model_copy(
         update={"settings": config.settings.model_copy(update={"email": email_settings})}
     )
-    store = Store(config.database_url)
-    server = make_page_server(config, store, "127.0.0.1", 0)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        token = unsubscribe_token("reader@example.org", SECRET)
-        shown = httpx.get(
-            f"http://127.0.0.1:{server.server_port}/unsubscribe",
-            params={"email": "reader@example.org", "token": token},
-        )
-    finally:
-        server.shutdown()
-        server.server_close()
-        store.close()
+    with _serving(config) as own:
+        shown = httpx.get(own.local(_body_link(config, "reader@example.org")))
     assert shown.status_code == 200 and "ألغِ الاشتراك" in shown.text
 
 
@@ -232,19 +227,12 @@ def test_a_client_that_sends_nothing_is_dropped_not_waited_for(
 ) -> None:
     monkeypatch.setattr("briefing.digest.unsubscribe._Handler.timeout", 0.5)
     monkeypatch.setenv("BRIEFING_UNSUBSCRIBE_SECRET", SECRET)
-    config = _signed_config(tmp_path)
-    store = Store(config.database_url)
-    server = make_page_server(config, store, "127.0.0.1", 0)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        with socket.create_connection(("127.0.0.1", server.server_port), timeout=10) as idle:
+    with _serving(_signed_config(tmp_path)) as page:
+        port = int(page.url.rsplit(":", 1)[1])
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as idle:
             started = time.monotonic()
             assert idle.recv(1) == b""  # closed by the server, not by our 10 s
             assert time.monotonic() - started < 5
-    finally:
-        server.shutdown()
-        server.server_close()
-        store.close()
 
 
 def test_health_check_and_a_store_that_cannot_be_written(
