@@ -9,6 +9,8 @@ Built once per test session (about a second once torch is imported).
 
 from __future__ import annotations
 
+import atexit
+import shutil
 import tempfile
 from functools import lru_cache
 from pathlib import Path
@@ -32,6 +34,7 @@ SPECIAL_TOKENS = ("<pad>", "</s>", "<unk>")  # ids 0, 1, 2 as in T5
 def tiny_model_dir() -> Path:
     """The folder of a tiny mT5 model and its tokenizer, saved with save_pretrained."""
     folder = Path(tempfile.mkdtemp(prefix="briefing-tiny-mt5-"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)  # one per test session, gone after
     tokenizer = _train_tokenizer()
     tokenizer.save_pretrained(folder)
     _random_model(len(tokenizer)).save_pretrained(folder)
