@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import gc
 import shutil
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -53,3 +54,22 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
         return f"sqlite:///{tmp_path / 'b.db'}"
     server = request.getfixturevalue("postgres" if request.param == "postgresql" else "mariadb")
     return fresh_database(server)
+
+
+@pytest.fixture(scope="session")
+def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1 and localhost, and its key (TLS servers)."""
+    if shutil.which("openssl") is None:
+        pytest.skip("needs the openssl command to make a test certificate; absent here")
+    folder = tmp_path_factory.mktemp("tls")
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(
+        [
+            *("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2"),
+            *("-keyout", str(key), "-out", str(cert), "-subj", "/CN=127.0.0.1"),
+            *("-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    return cert, key

@@ -16,7 +16,6 @@ import html as htmllib
 import logging
 import os
 import re
-import shutil
 import signal
 import subprocess
 import sys
@@ -647,24 +646,6 @@ def test_crash_mid_way_then_rerun_sends_only_the_rest(
 
 
 # ---- TLS and login -------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    if shutil.which("openssl") is None:
-        pytest.skip("needs the openssl command to make a test certificate; absent here")
-    folder = tmp_path_factory.mktemp("tls")
-    cert, key = folder / "cert.pem", folder / "key.pem"
-    subprocess.run(
-        [
-            *("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2"),
-            *("-keyout", str(key), "-out", str(cert), "-subj", "/CN=127.0.0.1"),
-            *("-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"),
-        ],
-        check=True,
-        capture_output=True,
-    )
-    return cert, key
 
 
 def _server_tls(certificate: tuple[Path, Path]) -> Any:
