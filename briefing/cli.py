@@ -8,6 +8,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from briefing import __version__, progress
 from briefing.config import Config, load_config
@@ -21,6 +22,9 @@ from briefing.errors import (
     LockedError,
 )
 from briefing.logs import setup_logging
+
+if TYPE_CHECKING:
+    from briefing.digest.mailbox import MailboxReport
 
 log = logging.getLogger("briefing")
 
@@ -49,11 +53,44 @@ def cmd_run(args: argparse.Namespace) -> int:
             "digests_sent": len(report.delivery.sent),
             "digests_failed": len(report.delivery.failed),
             "digests_unsubscribed": len(report.delivery.unsubscribed),
+            **_mailbox_fields(report.mailbox),
             "seconds": report.seconds,
             "exit_code": report.exit_code,
         },
     )
     return report.exit_code
+
+
+def _mailbox_fields(report: MailboxReport | None) -> dict[str, object]:
+    if report is None:
+        return {}
+    return {
+        "mailbox_unsubscribed": len(report.unsubscribed),
+        "mailbox_bounced": len(report.bounced),
+        "mailbox_error": report.error,
+    }
+
+
+def cmd_mailbox(args: argparse.Namespace) -> int:
+    """Act on the bounces and unsubscribe mails in the mailbox now (`run` does it too)."""
+    from briefing.digest.mailbox import read_mailbox
+    from briefing.store import Store
+
+    config = load_config(args.config)
+    store = Store(config.database_url)
+    try:
+        report = read_mailbox(config, store)
+    finally:
+        store.close()
+    if report is None:
+        print(f"no mailbox to read: set mailbox.host in {config.path}")
+        return EXIT_CONFIG
+    for line in report.lines():
+        print(line)
+    code = EXIT_PARTIAL if report.error else EXIT_OK
+    fields = {"summary": True, **_mailbox_fields(report), "exit_code": code}
+    log.info("mailbox finished", extra=fields)
+    return code
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -407,6 +444,11 @@ def build_parser() -> argparse.ArgumentParser:
     unsubscribe.add_argument(
         "--undo", action="store_true", help="the reader asked to come back: send again"
     )
+    command(
+        "mailbox",
+        cmd_mailbox,
+        "act on bounces and unsubscribe mails in the mailbox now (run does it before sending)",
+    )
     page = command(
         "unsubscribe-server",
         cmd_unsubscribe_server,
@@ -466,7 +508,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 # These end with one summary line in the log, also when they fail (README, "Logs").
-SUMMARIZED = ("run", "send", "fetch")
+SUMMARIZED = ("run", "send", "fetch", "mailbox")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -11,6 +11,7 @@ import difflib
 import os
 import re
 import ssl
+from collections.abc import Callable
 from datetime import time
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
@@ -282,6 +283,22 @@ class Smtp(Strict):
     stale_after_minutes: int = Field(default=30, ge=1)  # a reservation left by a dead run
 
 
+class Mailbox(Strict):
+    """The IMAP mailbox that bounces and unsubscribe mails arrive in (see docs/email.md)."""
+
+    host: str | None = None  # no host: nothing is read
+    port: int = Field(default=993, ge=1, le=65535)
+    security: Literal["tls", "starttls", "none"] = "tls"  # tls: implicit TLS (port 993)
+    ca_file: str | None = None  # a private CA bundle for the server's certificate
+    username_env: str = "BRIEFING_IMAP_USERNAME"
+    password_env: str = "BRIEFING_IMAP_PASSWORD"
+    folder: str = "INBOX"
+    # Mails briefing acted on are moved here (created when missing); anything else stays
+    # in `folder` for a person to read.
+    processed_folder: str = "briefing-processed"
+    timeout_seconds: float = Field(default=30, gt=0)
+
+
 class EmailSettings(Strict):
     sender: Email = "briefing@localhost.localdomain"
     sender_name: str = "موجز الصباح"
@@ -332,6 +349,7 @@ class Settings(Strict):
     cluster: Cluster = Cluster()
     summarizer: Summarizer = Summarizer()
     smtp: Smtp = Smtp()
+    mailbox: Mailbox = Mailbox()
     email: EmailSettings = EmailSettings()
 
     @field_validator("timezone")
@@ -629,7 +647,7 @@ TEMPLATE_FILES = ("digest.html.j2", "digest.txt.j2")
 def _check_files(settings: Settings, source: YamlSource, problems: list[str]) -> Settings:
     """The templates folder, CA bundle, boilerplate file and outbox folder exist and can be
     used, so that a run does not fail on them after fetching every feed. Returns the
-    settings with `smtp.ca_file` resolved against briefing.yaml's folder."""
+    settings with `smtp.ca_file` and `mailbox.ca_file` resolved against briefing.yaml's folder."""
     base = source.path.parent
 
     def problem(loc: tuple[str, ...], message: str) -> None:
@@ -654,23 +672,8 @@ def _check_files(settings: Settings, source: YamlSource, problems: list[str]) ->
                 else:
                     _check_template(folder / name, problems)
 
-    ca_file = settings.smtp.ca_file
-    if ca_file:
-        resolved = (base / ca_file).expanduser()
-        loc = ("smtp", "ca_file")
-        if not resolved.is_file():
-            problem(
-                loc,
-                f"{resolved} not found (a PEM bundle; relative to briefing.yaml, "
-                "or an absolute path)",
-            )
-        else:
-            try:
-                ssl.create_default_context(cafile=str(resolved))
-            except (ssl.SSLError, OSError) as exc:
-                problem(loc, f"{resolved} is not a readable PEM certificate bundle ({exc})")
-        smtp = settings.smtp.model_copy(update={"ca_file": str(resolved)})
-        settings = settings.model_copy(update={"smtp": smtp})
+    for section in ("smtp", "mailbox"):
+        settings = _resolve_ca_file(settings, section, base, problem)
 
     boilerplate = settings.ingest.boilerplate_file
     if boilerplate:
@@ -694,9 +697,43 @@ def _check_files(settings: Settings, source: YamlSource, problems: list[str]) ->
                 "the long random secret your unsubscribe page checks tokens with",
             )
 
+    mailbox = settings.mailbox
+    missing = [
+        name for name in (mailbox.username_env, mailbox.password_env) if not os.environ.get(name)
+    ]
+    if mailbox.host and missing:
+        problem(
+            ("mailbox", "host"),
+            f"reading the mailbox needs its login: set ${' and $'.join(missing)} (never in YAML)",
+        )
+
     if not settings.smtp.host:
         _check_outbox(Path(settings.outbox).expanduser(), problem)
     return settings
+
+
+def _resolve_ca_file(
+    settings: Settings, section: str, base: Path, problem: Callable[[tuple[str, ...], str], None]
+) -> Settings:
+    """`section`'s ca_file (smtp or mailbox) checked and made absolute against base."""
+    block = getattr(settings, section)
+    if not block.ca_file:
+        return settings
+    resolved = (base / block.ca_file).expanduser()
+    loc = (section, "ca_file")
+    if not resolved.is_file():
+        problem(
+            loc,
+            f"{resolved} not found (a PEM bundle; relative to briefing.yaml, or an absolute path)",
+        )
+    else:
+        try:
+            ssl.create_default_context(cafile=str(resolved))
+        except (ssl.SSLError, OSError) as exc:
+            problem(loc, f"{resolved} is not a readable PEM certificate bundle ({exc})")
+    return settings.model_copy(
+        update={section: block.model_copy(update={"ca_file": str(resolved)})}
+    )
 
 
 def _check_template(path: Path, problems: list[str]) -> None:

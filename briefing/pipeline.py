@@ -15,6 +15,7 @@ from briefing import cluster
 from briefing.config import Abstractive, Config
 from briefing.digest.deliver import DeliveryReport, deliver
 from briefing.digest.edition import load_edition
+from briefing.digest.mailbox import MailboxReport, read_mailbox
 from briefing.digest.render import render_digest
 from briefing.errors import EXIT_NOTHING_SENT, EXIT_OK, EXIT_PARTIAL
 from briefing.ingest import IngestReport, ingest
@@ -43,6 +44,7 @@ class RunReport:
     delivery: DeliveryReport
     subscribers: int
     seconds: dict[str, float] = field(default_factory=dict)
+    mailbox: MailboxReport | None = None  # None: no mailbox configured
 
     @property
     def exit_code(self) -> int:
@@ -55,7 +57,8 @@ class RunReport:
                 return EXIT_NOTHING_SENT
             return EXIT_PARTIAL if self.ingest.feeds_failed else EXIT_OK
         delivery = self.delivery.exit_code(self.subscribers)
-        if delivery == EXIT_OK and self.ingest.feeds_failed:
+        unread = self.mailbox is not None and self.mailbox.error is not None
+        if delivery == EXIT_OK and (self.ingest.feeds_failed or unread):
             return EXIT_PARTIAL
         return delivery
 
@@ -72,6 +75,7 @@ class RunReport:
             d.lines()[0] if self.stories else "nothing sent: the edition has no stories",
         ]
         lines += self.ingest.feed_lines()
+        lines += self.mailbox.lines() if self.mailbox else []
         lines += d.lines()[1:]
         return lines
 
@@ -106,6 +110,9 @@ def run_edition(config: Config, *, now: datetime | None = None, send: bool = Tru
             store.save_edition(edition.id, saved_stories(edition), now)
             # No stories (every feed failed, or nothing new): nobody gets an empty email, and
             # a later run today can still send the real edition.
+            # Bounces and unsubscribe mails first: this edition already honours them.
+            with timer.stage("mailbox"):
+                mailbox = read_mailbox(config, store) if send else None
             readers = config.subscribers if send and edition.stories else ()
             with timer.stage("render"):
                 subscribers = track(readers, "render", len(readers))
@@ -128,6 +135,7 @@ def run_edition(config: Config, *, now: datetime | None = None, send: bool = Tru
         delivery=delivery,
         subscribers=len(config.subscribers) if send else 0,
         seconds=timer.seconds,
+        mailbox=mailbox,
     )
 
 

@@ -184,7 +184,7 @@ unsubscribes = _table(
     "unsubscribes",
     Column("address", String(320), primary_key=True),
     Column("unsubscribed_at", Moment, nullable=False),
-    Column("via", String(16), nullable=False),  # one-click, page or editor
+    Column("via", String(16), nullable=False),  # one-click, page, mail or editor
 )
 
 # The two statements run for every message sent, built once: building a statement costs
@@ -720,6 +720,37 @@ class Store:
         values = {"edition": edition_id, "who": subscriber, "status": status, "error": error}
         with self.engine.begin() as conn:
             conn.execute(_COMPLETE, {**values, "now": _naive_utc(utcnow())})
+
+    def record_bounce(self, recipient: str, message_id: str | None, error: str) -> str | None:
+        """A digest the relay accepted came back later, refused for good (a DSN): its
+        delivery becomes refused for good, as a 5xx at RCPT would have made it. The delivery
+        is the one whose Message-ID the DSN returns, else the recipient's latest one (address
+        compared lowercased). Returns its subscriber, or None when that delivery is unknown or
+        not marked sent (this bounce, or another of the same edition, was counted already)."""
+        with self.engine.begin() as conn:
+            if message_id:
+                which = deliveries.c.message_id == message_id
+            else:
+                which = func.lower(deliveries.c.subscriber) == recipient.lower()
+            row = conn.execute(
+                select(deliveries.c.edition_id, deliveries.c.subscriber, deliveries.c.status)
+                .where(which)
+                .order_by(deliveries.c.edition_id.desc())
+                .limit(1)
+            ).first()
+            if row is None or row.status != "sent":
+                return None
+            conn.execute(
+                _COMPLETE,
+                {
+                    "edition": row.edition_id,
+                    "who": row.subscriber,
+                    "status": "failed_permanent",
+                    "error": error,
+                    "now": _naive_utc(utcnow()),
+                },
+            )
+            return str(row.subscriber)
 
     def refused_for_good(
         self, before_edition: str | None, since: datetime, streak: int

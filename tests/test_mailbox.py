@@ -1,0 +1,436 @@
+"""Bounces and unsubscribe mails read from a real IMAP server (pymap, tests/imap_server.py),
+acted on in a real SQLite store, for digests first sent through a real aiosmtpd."""
+
+from __future__ import annotations
+
+import email
+import imaplib
+import logging
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import yaml
+
+from briefing.config import Config
+from briefing.digest.deliver import deliver
+from briefing.digest.mailbox import _move, _Session, bounces_of, read_mailbox
+from briefing.digest.render import render_digest, unsubscribe_token
+from briefing.errors import EXIT_PARTIAL, ConfigError
+from briefing.models import Digest
+from briefing.store import Store
+from tests.digest_fixtures import fixed_config, fixed_edition
+from tests.imap_server import PASSWORD, USER, ImapServer, imap_server
+from tests.test_deliver import FAST, Mailbox, _relay
+
+PROCESSED = "briefing-processed"
+
+
+@pytest.fixture
+def imap() -> Iterator[ImapServer]:
+    with imap_server() as server:
+        yield server
+
+
+def _config(tmp: Path, imap_port: int, smtp_port: int | None = None, **mailbox: object) -> Config:
+    config = fixed_config(tmp)
+    box = config.settings.mailbox.model_copy(
+        update={"host": "127.0.0.1", "port": imap_port, "security": "none", **mailbox}
+    )
+    updates: dict[str, object] = {"mailbox": box}
+    if smtp_port is not None:
+        updates["smtp"] = config.settings.smtp.model_copy(
+            update={"host": "127.0.0.1", "port": smtp_port, "security": "none", **FAST}
+        )
+    return config.model_copy(update={"settings": config.settings.model_copy(update=updates)})
+
+
+@pytest.fixture(autouse=True)
+def _login(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BRIEFING_IMAP_USERNAME", USER)
+    monkeypatch.setenv("BRIEFING_IMAP_PASSWORD", PASSWORD)
+
+
+def _digests(config: Config, edition_id: str) -> list[Digest]:
+    return [
+        replace(render_digest(fixed_edition(), s, config), edition_id=edition_id)
+        for s in config.subscribers
+    ]
+
+
+def _send(config: Config, store: Store, edition_id: str, relay: Mailbox) -> dict[str, str]:
+    """Deliver an edition through the relay; {recipient: Message-ID} of what it accepted."""
+    start = len(relay.received)
+    report = deliver(_digests(config, edition_id), config, store)
+    assert report.failed == ()
+    return {
+        rcpt: email.message_from_bytes(data)["Message-ID"] for rcpt, data in relay.received[start:]
+    }
+
+
+def dsn(
+    recipient: str,
+    message_id: str | None,
+    *,
+    action: str = "failed",
+    status: str = "5.1.1",
+    subject: str = "Undelivered Mail Returned to Sender",
+) -> bytes:
+    """A delivery status notification as Postfix writes one (RFC 3464), with the returned
+    headers when `message_id` is given."""
+    returned = (
+        "--B\r\nContent-Type: text/rfc822-headers\r\n\r\n"
+        f"From: briefing@example.org\r\nTo: {recipient}\r\nMessage-ID: {message_id}\r\n\r\n"
+        if message_id
+        else ""
+    )
+    return (
+        "From: MAILER-DAEMON@relay.example.org (Mail Delivery System)\r\n"
+        "To: briefing@example.org\r\n"
+        f"Subject: {subject}\r\n"
+        "Auto-Submitted: auto-replied\r\n"
+        "MIME-Version: 1.0\r\n"
+        'Content-Type: multipart/report; report-type=delivery-status; boundary="B"\r\n\r\n'
+        "--B\r\nContent-Type: text/plain\r\n\r\n"
+        "I'm sorry to have to inform you that your message could not be delivered.\r\n\r\n"
+        "--B\r\nContent-Type: message/delivery-status\r\n\r\n"
+        "Reporting-MTA: dns; relay.example.org\r\n\r\n"
+        f"Final-Recipient: rfc822; {recipient}\r\n"
+        f"Original-Recipient: rfc822;{recipient}\r\n"
+        f"Action: {action}\r\n"
+        f"Status: {status}\r\n"
+        "Remote-MTA: dns; mx.example.net\r\n"
+        f"Diagnostic-Code: smtp; 550 {status} <{recipient}>: Recipient address rejected:\r\n"
+        "    User unknown in virtual mailbox table\r\n\r\n"
+        f"{returned}--B--\r\n"
+    ).encode()
+
+
+def mail(sender: str, to: str, subject: str, *extra: str) -> bytes:
+    headers = [f"From: {sender}", f"To: {to}", f"Subject: {subject}", *extra]
+    return ("\r\n".join(headers) + "\r\n\r\nplease\r\n").encode()
+
+
+# ---- bounces ---------------------------------------------------------------------------
+
+
+def test_three_bounced_editions_hold_the_mailbox_back_and_the_others_still_get_theirs(
+    tmp_path: Path, imap: ImapServer
+) -> None:
+    relay = Mailbox()
+    store = Store(fixed_config(tmp_path).database_url)
+    with _relay(relay) as smtp:
+        config = _config(tmp_path, imap.port, smtp.port)
+        for day in ("2026-11-26", "2026-11-27", "2026-11-28"):
+            sent = _send(config, store, day, relay)
+            # The relay said 250; the reader's provider refuses it later, by mail.
+            imap.deliver(dsn("reader@example.org", sent["reader@example.org"]))
+        imap.deliver(mail("friend@example.net", "briefing@example.org", "thanks!"))
+
+        report = read_mailbox(config, store)
+        assert report is not None and report.error is None
+        assert [who for who, _ in report.bounced] == ["reader@example.org"] * 3
+        assert report.bounced[0][1] == (
+            "bounced: 550 5.1.1 <reader@example.org>: Recipient address rejected: "
+            "User unknown in virtual mailbox table"
+        )
+        assert report.left == 1 and report.unsubscribed == ()
+        assert imap.subjects("INBOX") == ["thanks!"]  # for a person
+        assert len(imap.subjects(PROCESSED)) == 3
+
+        before = len(relay.received)
+        fourth = deliver(_digests(config, "2026-11-29"), config, store)
+    assert sorted(r for r, _ in relay.received[before:]) == sorted(
+        s.email for s in config.subscribers if s.email != "reader@example.org"
+    )
+    [(who, why)] = fourth.failed
+    assert who == "reader@example.org" and why.startswith("held back: its last 3 editions")
+    store.close()
+
+
+def test_a_bounce_without_returned_headers_counts_against_the_readers_latest_edition(
+    tmp_path: Path, imap: ImapServer
+) -> None:
+    relay = Mailbox()
+    store = Store(fixed_config(tmp_path).database_url)
+    with _relay(relay) as smtp:
+        config = _config(tmp_path, imap.port, smtp.port)
+        _send(config, store, "2026-11-27", relay)
+        _send(config, store, "2026-11-28", relay)
+    # Some relays return no headers, and providers lowercase what they report.
+    imap.deliver(dsn("Economy@Example.org", None))
+    report = read_mailbox(config, store)
+    assert report is not None and [w for w, _ in report.bounced] == ["economy@example.org"]
+    assert store.delivery_status("2026-11-28")["economy@example.org"] == "failed_permanent"
+    assert store.delivery_status("2026-11-27")["economy@example.org"] == "sent"
+    # Read again: nothing is left to act on, and the bounce is not counted twice.
+    imap.deliver(dsn("economy@example.org", None))
+    again = read_mailbox(config, store)
+    assert again is not None and again.bounced == () and again.left == 0
+    assert store.delivery_status("2026-11-27")["economy@example.org"] == "sent"
+    store.close()
+
+
+def test_delay_notices_and_temporary_failures_are_left_for_a_person(
+    tmp_path: Path, imap: ImapServer
+) -> None:
+    config = _config(tmp_path, imap.port)
+    imap.deliver(
+        dsn("reader@example.org", None, action="delayed", status="4.4.1", subject="Delayed"),
+        dsn("reader@example.org", None, status="4.2.2", subject="Mailbox full, gave up"),
+    )
+    store = Store(config.database_url)
+    report = read_mailbox(config, store)
+    assert report is not None and report.bounced == () and report.left == 2
+    assert imap.subjects("INBOX") == ["Delayed", "Mailbox full, gave up"]
+    store.close()
+
+
+def test_a_dsn_is_read_as_rfc_3464_says() -> None:
+    message = email.message_from_bytes(dsn("a@example.net", "<briefing.2026-11-29.abc@x>"))
+    [bounce] = bounces_of(message)
+    assert (bounce.recipient, bounce.message_id, bounce.status) == (
+        "a@example.net",
+        "<briefing.2026-11-29.abc@x>",
+        "5.1.1",
+    )
+    plain = email.message_from_bytes(mail("a@example.net", "b@example.org", "hello"))
+    assert bounces_of(plain) == []
+
+
+# ---- unsubscribe mails -----------------------------------------------------------------
+
+
+def test_an_unsubscribe_mail_unsubscribes_its_sender_before_the_next_delivery(
+    tmp_path: Path, imap: ImapServer
+) -> None:
+    relay = Mailbox()
+    store = Store(fixed_config(tmp_path).database_url)
+    # What a mail client sends for the digest's mailto: link, from the reader's own address.
+    imap.deliver(
+        mail("Sara <Reader@Example.org>", "unsubscribe@example.org", "unsubscribe"),
+        # An out-of-office reply to the same address asks for nothing (RFC 3834).
+        mail(
+            "english@example.org",
+            "unsubscribe@example.org",
+            "Out of office",
+            "Auto-Submitted: auto-replied",
+        ),
+        # A subject in a charset nobody knows does not stop the read.
+        mail("economy@example.org", "unsubscribe@example.org", "=?x-unknown?Q?stop?="),
+        # A stranger is no subscriber: a person decides.
+        mail("stranger@example.net", "unsubscribe@example.org", "unsubscribe"),
+    )
+    with _relay(relay) as smtp:
+        config = _config(tmp_path, imap.port, smtp.port)
+        report = read_mailbox(config, store)
+        assert report is not None
+        assert report.unsubscribed == ("reader@example.org", "economy@example.org")
+        assert report.left == 2
+        [(_, via)] = store.unsubscribed(["reader@example.org"]).values()
+        assert via == "mail"
+        delivered = deliver(_digests(config, "2026-11-29"), config, store)
+    assert {r for r, _ in relay.received} == {"text-only@example.org", "english@example.org"}
+    assert [who for who, _ in delivered.unsubscribed] == [
+        "reader@example.org",
+        "economy@example.org",
+    ]
+    assert imap.subjects("INBOX") == ["Out of office", "unsubscribe"]
+    store.close()
+
+
+def test_a_signed_subject_names_the_subscriber_whatever_address_the_mail_comes_from(
+    tmp_path: Path, imap: ImapServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BRIEFING_UNSUBSCRIBE_SECRET", "secret")
+    config = _config(tmp_path, imap.port)
+    link = "mailto:unsubscribe@example.org?subject=unsubscribe%20{email}%20{token}"
+    settings = config.settings.model_copy(
+        update={"email": config.settings.email.model_copy(update={"unsubscribe_mailto": link})}
+    )
+    config = config.model_copy(update={"settings": settings})
+    good = unsubscribe_token("economy@example.org", "secret")
+    forged = unsubscribe_token("text-only@example.org", "another secret")
+    imap.deliver(
+        # The reader's mail is forwarded to another mailbox, which answers.
+        mail(
+            "me@forwarded.example.net",
+            "unsubscribe@example.org",
+            f"unsubscribe economy@example.org {good}",
+        ),
+        mail(
+            "me@forwarded.example.net",
+            "unsubscribe@example.org",
+            f"unsubscribe text-only@example.org {forged}",
+        ),
+    )
+    store = Store(config.database_url)
+    report = read_mailbox(config, store)
+    assert report is not None and report.unsubscribed == ("economy@example.org",)
+    assert report.left == 1  # the forged token proves nothing, and its sender is no subscriber
+    assert store.unsubscribed(["text-only@example.org"]) == {}
+    store.close()
+
+
+# ---- the server, the login, the folders -------------------------------------------------
+
+
+def test_a_wrong_password_is_reported_and_the_run_goes_on(
+    tmp_path: Path,
+    imap: ImapServer,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    monkeypatch.setenv("BRIEFING_IMAP_PASSWORD", "wrong")
+    store = Store(fixed_config(tmp_path).database_url)
+    with caplog.at_level(logging.ERROR):
+        report = read_mailbox(_config(tmp_path, imap.port), store)
+    store.close()
+    assert report is not None and report.error is not None
+    assert report.error.startswith(f"127.0.0.1:{imap.port}: ")
+    assert "mailbox: not read: 127.0.0.1" in report.lines()[0]
+    assert "mailbox 127.0.0.1 not read" in caplog.text
+
+
+def test_implicit_tls_against_a_plain_server_and_a_missing_folder_say_what_is_wrong(
+    tmp_path: Path, imap: ImapServer
+) -> None:
+    store = Store(fixed_config(tmp_path).database_url)
+    tls = read_mailbox(_config(tmp_path, imap.port, security="tls", timeout_seconds=5), store)
+    folder = read_mailbox(_config(tmp_path, imap.port, folder="Bounces"), store)
+    store.close()
+    assert tls is not None and tls.error is not None
+    assert tls.error.startswith(f"cannot reach 127.0.0.1:{imap.port}: ")
+    assert folder is not None and folder.error is not None
+    assert folder.error.startswith("folder 'Bounces': ")
+
+
+def test_starttls_with_a_private_ca(tmp_path: Path, certificate: tuple[Path, Path]) -> None:
+    cert, key = certificate
+    with imap_server(cert, key) as server:
+        server.deliver(mail("reader@example.org", "unsubscribe@example.org", "unsubscribe"))
+        config = _config(tmp_path, server.port, security="starttls", ca_file=str(cert))
+        store = Store(config.database_url)
+        report = read_mailbox(config, store)
+        store.close()
+    assert report is not None and report.error is None
+    assert report.unsubscribed == ("reader@example.org",)
+
+
+def test_without_move_the_mails_are_copied_then_expunged_alone(
+    tmp_path: Path, imap: ImapServer
+) -> None:
+    imap.deliver(
+        mail("a@example.net", "x@example.org", "first"),
+        mail("b@example.net", "x@example.org", "second"),
+    )
+    config = _config(tmp_path, imap.port)
+    with _Session(config.settings.mailbox) as client:
+        client.capabilities = tuple(c for c in client.capabilities if c != "MOVE")
+        _, found = client.uid("SEARCH", "ALL")
+        _move(client, found[0].split()[:1], PROCESSED)
+    assert imap.subjects("INBOX") == ["second"]
+    assert imap.subjects(PROCESSED) == ["first"]
+
+
+def test_a_mailbox_without_its_login_is_a_configuration_error(
+    demo_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from briefing.config import load_config
+
+    monkeypatch.delenv("BRIEFING_IMAP_PASSWORD")
+    path = demo_dir / "briefing.yaml"
+    settings = yaml.safe_load(path.read_text(encoding="utf-8"))
+    settings["mailbox"] = {"host": "imap.example.org"}
+    path.write_text(yaml.safe_dump(settings, allow_unicode=True), encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    [problem] = caught.value.problems
+    assert problem.endswith(
+        "mailbox.host: reading the mailbox needs its login: set $BRIEFING_IMAP_PASSWORD "
+        "(never in YAML)"
+    )
+
+
+def test_the_command_reads_the_mailbox_and_exits_1_when_it_cannot(
+    demo_dir: Path, imap: ImapServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = demo_dir / "briefing.yaml"
+    settings = yaml.safe_load(path.read_text(encoding="utf-8"))
+    settings["mailbox"] = {"host": "127.0.0.1", "port": imap.port, "security": "none"}
+    path.write_text(yaml.safe_dump(settings, allow_unicode=True), encoding="utf-8")
+    subscriber = yaml.safe_load((demo_dir / "subscribers.yaml").read_text("utf-8"))
+    first = subscriber["subscribers"][0]["email"]
+    mailto = settings["email"]["unsubscribe_mailto"].removeprefix("mailto:").split("?")[0]
+    imap.deliver(mail(first, mailto, "unsubscribe"))
+
+    def briefing(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "briefing", *args, "--config", str(path)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+    done = briefing("mailbox")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[:2] == [
+        "mailbox: 1 unsubscribed, 0 bounced, 0 left for a person",
+        f"  unsubscribed by mail: {first}",
+    ]
+    monkeypatch.setenv("BRIEFING_IMAP_PASSWORD", "wrong")
+    failed = briefing("mailbox")
+    assert failed.returncode == EXIT_PARTIAL
+    assert failed.stdout.startswith("mailbox: not read: 127.0.0.1:")
+
+
+def test_an_imap_error_is_never_raised_past_read_mailbox(
+    tmp_path: Path, imap: ImapServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A server that breaks off mid-read (the fault injected): the run still gets a report.
+    def broken(*args: object) -> tuple[str, list[bytes]]:
+        raise imaplib.IMAP4.abort("socket error: EOF")
+
+    imap.deliver(mail("a@example.net", "x@example.org", "first"))
+    monkeypatch.setattr(imaplib.IMAP4, "uid", broken)
+    store = Store(fixed_config(tmp_path).database_url)
+    report = read_mailbox(_config(tmp_path, imap.port), store)
+    store.close()
+    assert report is not None and report.error == "folder 'INBOX' cannot be read: socket error: EOF"
+
+
+def test_a_run_applies_unsubscribe_mails_first_and_still_sends_when_the_mailbox_fails(
+    demo_dir: Path, imap: ImapServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = demo_dir / "briefing.yaml"
+    settings = yaml.safe_load(path.read_text(encoding="utf-8"))
+    settings["mailbox"] = {"host": "127.0.0.1", "port": imap.port, "security": "none"}
+    path.write_text(yaml.safe_dump(settings, allow_unicode=True), encoding="utf-8")
+    imap.deliver(mail("reader@example.org", "unsubscribe@example.org", "unsubscribe"))
+
+    def run() -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "briefing", "run", "--config", str(path)],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+
+    done = run()
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "mailbox: 1 unsubscribed, 0 bounced, 0 left for a person" in done.stdout
+    assert "mailbox_unsubscribed=1" in done.stderr
+    [outbox] = (demo_dir.parent / "var" / "demo" / "outbox").iterdir()
+    written = sorted(p.name for p in outbox.glob("*.eml"))
+    assert written and "reader@example.org.eml" not in written
+
+    monkeypatch.setenv("BRIEFING_IMAP_PASSWORD", "wrong")
+    for eml in outbox.glob("*.eml"):
+        eml.unlink()
+    failed = run()
+    assert failed.returncode == EXIT_PARTIAL, failed.stdout + failed.stderr
+    assert f"mailbox: not read: 127.0.0.1:{imap.port}: " in failed.stdout
+    assert sorted(p.name for p in outbox.glob("*.eml")) == written  # the edition went out
