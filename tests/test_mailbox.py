@@ -71,6 +71,23 @@ def _send(config: Config, store: Store, edition_id: str, relay: Mailbox) -> dict
     }
 
 
+def _demo_with_mailbox(demo_dir: Path, **mailbox: object) -> Path:
+    """The demo's briefing.yaml, given a `mailbox:` section; its path."""
+    path = demo_dir / "briefing.yaml"
+    settings = yaml.safe_load(path.read_text(encoding="utf-8"))
+    settings["mailbox"] = mailbox
+    path.write_text(yaml.safe_dump(settings, allow_unicode=True), encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    """The store fixed_config(tmp_path) names (a SQLite file)."""
+    opened = Store(fixed_config(tmp_path).database_url)
+    yield opened
+    opened.close()
+
+
 def dsn(
     recipient: str,
     message_id: str | None,
@@ -118,10 +135,9 @@ def mail(sender: str, to: str, subject: str, *extra: str) -> bytes:
 
 
 def test_three_bounced_editions_hold_the_mailbox_back_and_the_others_still_get_theirs(
-    tmp_path: Path, imap: ImapServer
+    tmp_path: Path, imap: ImapServer, store: Store
 ) -> None:
     relay = Mailbox()
-    store = Store(fixed_config(tmp_path).database_url)
     with _relay(relay) as smtp:
         config = _config(tmp_path, imap.port, smtp.port)
         for day in ("2026-11-26", "2026-11-27", "2026-11-28"):
@@ -148,14 +164,12 @@ def test_three_bounced_editions_hold_the_mailbox_back_and_the_others_still_get_t
     )
     [(who, why)] = fourth.failed
     assert who == "reader@example.org" and why.startswith("held back: its last 3 editions")
-    store.close()
 
 
 def test_a_bounce_without_returned_headers_counts_against_the_readers_latest_edition(
-    tmp_path: Path, imap: ImapServer
+    tmp_path: Path, imap: ImapServer, store: Store
 ) -> None:
     relay = Mailbox()
-    store = Store(fixed_config(tmp_path).database_url)
     with _relay(relay) as smtp:
         config = _config(tmp_path, imap.port, smtp.port)
         _send(config, store, "2026-11-27", relay)
@@ -171,22 +185,19 @@ def test_a_bounce_without_returned_headers_counts_against_the_readers_latest_edi
     again = read_mailbox(config, store)
     assert again is not None and again.bounced == () and again.left == 0
     assert store.delivery_status("2026-11-27")["economy@example.org"] == "sent"
-    store.close()
 
 
 def test_delay_notices_and_temporary_failures_are_left_for_a_person(
-    tmp_path: Path, imap: ImapServer
+    tmp_path: Path, imap: ImapServer, store: Store
 ) -> None:
     config = _config(tmp_path, imap.port)
     imap.deliver(
         dsn("reader@example.org", None, action="delayed", status="4.4.1", subject="Delayed"),
         dsn("reader@example.org", None, status="4.2.2", subject="Mailbox full, gave up"),
     )
-    store = Store(config.database_url)
     report = read_mailbox(config, store)
     assert report is not None and report.bounced == () and report.left == 2
     assert imap.subjects("INBOX") == ["Delayed", "Mailbox full, gave up"]
-    store.close()
 
 
 def test_a_dsn_is_read_as_rfc_3464_says() -> None:
@@ -205,10 +216,9 @@ def test_a_dsn_is_read_as_rfc_3464_says() -> None:
 
 
 def test_an_unsubscribe_mail_unsubscribes_its_sender_before_the_next_delivery(
-    tmp_path: Path, imap: ImapServer
+    tmp_path: Path, imap: ImapServer, store: Store
 ) -> None:
     relay = Mailbox()
-    store = Store(fixed_config(tmp_path).database_url)
     # What a mail client sends for the digest's mailto: link, from the reader's own address.
     imap.deliver(
         mail("Sara <Reader@Example.org>", "unsubscribe@example.org", "unsubscribe"),
@@ -239,11 +249,10 @@ def test_an_unsubscribe_mail_unsubscribes_its_sender_before_the_next_delivery(
         "economy@example.org",
     ]
     assert imap.subjects("INBOX") == ["Out of office", "unsubscribe"]
-    store.close()
 
 
 def test_a_signed_subject_names_the_subscriber_whatever_address_the_mail_comes_from(
-    tmp_path: Path, imap: ImapServer, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, imap: ImapServer, monkeypatch: pytest.MonkeyPatch, store: Store
 ) -> None:
     monkeypatch.setenv("BRIEFING_UNSUBSCRIBE_SECRET", "secret")
     config = _config(tmp_path, imap.port)
@@ -267,12 +276,10 @@ def test_a_signed_subject_names_the_subscriber_whatever_address_the_mail_comes_f
             f"unsubscribe text-only@example.org {forged}",
         ),
     )
-    store = Store(config.database_url)
     report = read_mailbox(config, store)
     assert report is not None and report.unsubscribed == ("economy@example.org",)
     assert report.left == 1  # the forged token proves nothing, and its sender is no subscriber
     assert store.unsubscribed(["text-only@example.org"]) == {}
-    store.close()
 
 
 # ---- the server, the login, the folders -------------------------------------------------
@@ -283,12 +290,11 @@ def test_a_wrong_password_is_reported_and_the_run_goes_on(
     imap: ImapServer,
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
+    store: Store,
 ) -> None:
     monkeypatch.setenv("BRIEFING_IMAP_PASSWORD", "wrong")
-    store = Store(fixed_config(tmp_path).database_url)
     with caplog.at_level(logging.ERROR):
         report = read_mailbox(_config(tmp_path, imap.port), store)
-    store.close()
     assert report is not None and report.error is not None
     assert report.error.startswith(f"127.0.0.1:{imap.port}: ")
     assert "mailbox: not read: 127.0.0.1" in report.lines()[0]
@@ -296,26 +302,24 @@ def test_a_wrong_password_is_reported_and_the_run_goes_on(
 
 
 def test_implicit_tls_against_a_plain_server_and_a_missing_folder_say_what_is_wrong(
-    tmp_path: Path, imap: ImapServer
+    tmp_path: Path, imap: ImapServer, store: Store
 ) -> None:
-    store = Store(fixed_config(tmp_path).database_url)
     tls = read_mailbox(_config(tmp_path, imap.port, security="tls", timeout_seconds=5), store)
     folder = read_mailbox(_config(tmp_path, imap.port, folder="Bounces"), store)
-    store.close()
     assert tls is not None and tls.error is not None
     assert tls.error.startswith(f"cannot reach 127.0.0.1:{imap.port}: ")
     assert folder is not None and folder.error is not None
     assert folder.error.startswith("folder 'Bounces': ")
 
 
-def test_starttls_with_a_private_ca(tmp_path: Path, certificate: tuple[Path, Path]) -> None:
+def test_starttls_with_a_private_ca(
+    tmp_path: Path, certificate: tuple[Path, Path], store: Store
+) -> None:
     cert, key = certificate
     with imap_server(cert, key) as server:
         server.deliver(mail("reader@example.org", "unsubscribe@example.org", "unsubscribe"))
         config = _config(tmp_path, server.port, security="starttls", ca_file=str(cert))
-        store = Store(config.database_url)
         report = read_mailbox(config, store)
-        store.close()
     assert report is not None and report.error is None
     assert report.unsubscribed == ("reader@example.org",)
 
@@ -342,10 +346,7 @@ def test_a_mailbox_without_its_login_is_a_configuration_error(
     from briefing.config import load_config
 
     monkeypatch.delenv("BRIEFING_IMAP_PASSWORD")
-    path = demo_dir / "briefing.yaml"
-    settings = yaml.safe_load(path.read_text(encoding="utf-8"))
-    settings["mailbox"] = {"host": "imap.example.org"}
-    path.write_text(yaml.safe_dump(settings, allow_unicode=True), encoding="utf-8")
+    path = _demo_with_mailbox(demo_dir, host="imap.example.org")
     with pytest.raises(ConfigError) as caught:
         load_config(path)
     [problem] = caught.value.problems
@@ -358,14 +359,10 @@ def test_a_mailbox_without_its_login_is_a_configuration_error(
 def test_the_command_reads_the_mailbox_and_exits_1_when_it_cannot(
     demo_dir: Path, imap: ImapServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    path = demo_dir / "briefing.yaml"
-    settings = yaml.safe_load(path.read_text(encoding="utf-8"))
-    settings["mailbox"] = {"host": "127.0.0.1", "port": imap.port, "security": "none"}
-    path.write_text(yaml.safe_dump(settings, allow_unicode=True), encoding="utf-8")
+    path = _demo_with_mailbox(demo_dir, host="127.0.0.1", port=imap.port, security="none")
     subscriber = yaml.safe_load((demo_dir / "subscribers.yaml").read_text("utf-8"))
     first = subscriber["subscribers"][0]["email"]
-    mailto = settings["email"]["unsubscribe_mailto"].removeprefix("mailto:").split("?")[0]
-    imap.deliver(mail(first, mailto, "unsubscribe"))
+    imap.deliver(mail(first, "unsubscribe@example.org", "unsubscribe"))
 
     def briefing(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
@@ -388,7 +385,7 @@ def test_the_command_reads_the_mailbox_and_exits_1_when_it_cannot(
 
 
 def test_an_imap_error_is_never_raised_past_read_mailbox(
-    tmp_path: Path, imap: ImapServer, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, imap: ImapServer, monkeypatch: pytest.MonkeyPatch, store: Store
 ) -> None:
     # A server that breaks off mid-read (the fault injected): the run still gets a report.
     def broken(*args: object) -> tuple[str, list[bytes]]:
@@ -396,19 +393,14 @@ def test_an_imap_error_is_never_raised_past_read_mailbox(
 
     imap.deliver(mail("a@example.net", "x@example.org", "first"))
     monkeypatch.setattr(imaplib.IMAP4, "uid", broken)
-    store = Store(fixed_config(tmp_path).database_url)
     report = read_mailbox(_config(tmp_path, imap.port), store)
-    store.close()
     assert report is not None and report.error == "folder 'INBOX' cannot be read: socket error: EOF"
 
 
 def test_a_run_applies_unsubscribe_mails_first_and_still_sends_when_the_mailbox_fails(
     demo_dir: Path, imap: ImapServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    path = demo_dir / "briefing.yaml"
-    settings = yaml.safe_load(path.read_text(encoding="utf-8"))
-    settings["mailbox"] = {"host": "127.0.0.1", "port": imap.port, "security": "none"}
-    path.write_text(yaml.safe_dump(settings, allow_unicode=True), encoding="utf-8")
+    path = _demo_with_mailbox(demo_dir, host="127.0.0.1", port=imap.port, security="none")
     imap.deliver(mail("reader@example.org", "unsubscribe@example.org", "unsubscribe"))
 
     def run() -> subprocess.CompletedProcess[str]:
