@@ -145,6 +145,9 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     smtp = config.settings.smtp
     delivery = f"SMTP {smtp.host}:{smtp.port}" if smtp.host else f"outbox {config.outbox_dir}"
     print(f"  delivery: {delivery}")
+    box = config.settings.mailbox
+    read = f"IMAP {box.host}:{box.port} {box.folder}" if box.host else "not read (no mailbox.host)"
+    print(f"  bounces and unsubscribe mails: {read}")
     return EXIT_OK
 
 
