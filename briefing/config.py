@@ -207,6 +207,9 @@ class Ingest(Strict):
     allow_file_urls: bool = False  # feeds on local disk (the demo, tests)
     # Article pages at loopback/private/link-local addresses (an internal news site); off: SSRF.
     allow_private_pages: bool = False
+    # Fetch an article page only where its site's robots.txt allows it (off: with the site's
+    # permission only).
+    obey_robots_txt: bool = True
     teaser_words: int = Field(default=60, ge=0)  # "auto" full text below this many words
     max_retry_after_hours: float = Field(default=24, gt=0)  # a longer Retry-After is capped
     near_duplicate_threshold: float = Field(default=0.8, gt=0, le=1)  # MinHash Jaccard, per source

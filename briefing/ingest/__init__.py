@@ -24,6 +24,7 @@ from briefing.ingest.fetch import Fetcher, FetchResult, parse_retry_after
 from briefing.ingest.filters import wanted
 from briefing.ingest.fulltext import extract_article, is_teaser
 from briefing.ingest.parse import parse_document
+from briefing.ingest.robots import Robots
 from briefing.ingest.work import Finished, Workers, finish_items, worker_count
 from briefing.models import Article
 from briefing.store import Store
@@ -140,6 +141,7 @@ class _Run:
         for source, article_id, sig in store.recent_fingerprints(since):
             self.near.add(source, article_id, np.frombuffer(sig, dtype=np.uint32))
         self.pages: dict[str, asyncio.Task[str | None]] = {}
+        self.robots = Robots(fetcher, store, now, self.settings.user_agent)
         extra = self.settings.boilerplate_file
         self.boilerplate_file = str(config.base_dir / extra) if extra else None
 
@@ -292,6 +294,11 @@ class _Run:
         return await self.pages[url]
 
     async def _fetch_page(self, url: str) -> str | None:
+        refusal = await self.robots.refusal(url) if self.settings.obey_robots_txt else None
+        if refusal:
+            # Not cached: the site may allow it later, or the operator turn the check off.
+            log.info("page %s: not fetched, %s; the feed's text stays", url, refusal)
+            return None
         result = await self.fetcher.get(url, page=True)
         if result.refused:
             # A page at a private address (allow_private_pages is off): the feed's text stays.
