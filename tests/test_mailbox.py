@@ -153,8 +153,9 @@ def test_three_bounced_editions_hold_the_mailbox_back_and_the_others_still_get_t
             "bounced: 550 5.1.1 <reader@example.org>: Recipient address rejected: "
             "User unknown in virtual mailbox table"
         )
-        assert report.left == 1 and report.unsubscribed == ()
-        assert imap.subjects("INBOX") == ["thanks!"]  # for a person
+        # A reader's reply is neither: not even downloaded, and left for a person.
+        assert report.left == 0 and report.unsubscribed == ()
+        assert imap.subjects("INBOX") == ["thanks!"]
         assert len(imap.subjects(PROCESSED)) == 3
 
         before = len(relay.received)
@@ -185,6 +186,15 @@ def test_a_bounce_without_returned_headers_counts_against_the_readers_latest_edi
     again = read_mailbox(config, store)
     assert again is not None and again.bounced == () and again.left == 0
     assert store.delivery_status("2026-11-27")["economy@example.org"] == "sent"
+
+
+def test_a_full_mailbox_is_read_in_batches(tmp_path: Path, imap: ImapServer, store: Store) -> None:
+    # Bounces of addresses no delivery knows (an old list): acted on, counted nowhere.
+    imap.deliver(*(dsn(f"gone{i}@example.net", None, subject=f"bounce {i}") for i in range(120)))
+    report = read_mailbox(_config(tmp_path, imap.port), store)
+    assert report is not None and report.error is None and report.bounced == ()
+    assert imap.subjects("INBOX") == []
+    assert imap.subjects(PROCESSED) == [f"bounce {i}" for i in range(120)]
 
 
 def test_delay_notices_and_temporary_failures_are_left_for_a_person(

@@ -63,7 +63,7 @@ class Bounce:
 class MailboxReport:
     unsubscribed: tuple[str, ...] = ()
     bounced: tuple[tuple[str, str], ...] = ()  # (subscriber, error)
-    left: int = 0  # mails left in the folder for a person
+    left: int = 0  # mails that looked like bounces or unsubscribe requests, left for a person
     error: str | None = None  # the mailbox could not be read (nothing else is then true)
 
     def lines(self) -> list[str]:
@@ -204,7 +204,7 @@ def _read(config: Config, store: Store, box: Mailbox) -> MailboxReport:
     handled: list[bytes] = []
     left = 0
     with _Session(box) as client:
-        for uid, raw in _messages(client, box):
+        for uid, raw in _messages(client, box, config.settings.email):
             message = email.message_from_bytes(raw)
             acted = False
             for bounce in bounces_of(message):
@@ -276,20 +276,47 @@ class _Session:
                 client.logout()
 
 
-def _messages(client: imaplib.IMAP4, box: Mailbox) -> list[tuple[bytes, bytes]]:
-    """(uid, raw message) of every mail in the selected folder, left unread (PEEK)."""
+def _messages(
+    client: imaplib.IMAP4, box: Mailbox, settings: EmailSettings
+) -> list[tuple[bytes, bytes]]:
+    """(uid, raw message) of the mails in the selected folder that may be bounces or
+    unsubscribe requests, left unread (PEEK). The server picks them (SEARCH), so a mailbox
+    that also gets readers' replies is not downloaded at every run; they come in batches."""
     try:
-        status, found = client.uid("SEARCH", "ALL")
-        uids = found[0].split() if status == "OK" and found and found[0] else []
+        status, found = client.uid("SEARCH", _candidates(settings))
+        if status != "OK":
+            raise MailboxError(f"folder {box.folder!r} cannot be searched: {_said(found)}")
+        uids = found[0].split() if found and found[0] else []
         messages = []
-        for uid in uids:
-            status, data = client.uid("FETCH", uid, "(BODY.PEEK[])")
-            raw = next((item[1] for item in data if isinstance(item, tuple)), None)
-            if status == "OK" and isinstance(raw, bytes):
-                messages.append((uid, raw))
+        for start in range(0, len(uids), _FETCH_BATCH):
+            which = b",".join(uids[start : start + _FETCH_BATCH]).decode()
+            status, data = client.uid("FETCH", which, "(UID BODY.PEEK[])")
+            if status != "OK":
+                raise MailboxError(f"folder {box.folder!r} cannot be read: {_said(data)}")
+            for item in data:
+                uid = _FETCHED_UID.search(item[0]) if isinstance(item, tuple) else None
+                if uid and isinstance(item[1], bytes):
+                    messages.append((uid.group(1), item[1]))
         return messages
     except (imaplib.IMAP4.error, OSError) as exc:
         raise MailboxError(f"folder {box.folder!r} cannot be read: {_said(exc)}") from exc
+
+
+_FETCH_BATCH = 50
+_FETCHED_UID = re.compile(rb"\bUID (\d+)")
+
+
+def _candidates(settings: EmailSettings) -> str:
+    """IMAP SEARCH keys for a DSN, or a mail to the unsubscribe address (IMAP's OR takes
+    two keys: nested)."""
+    keys = ['HEADER Content-Type "delivery-status"']
+    target = unsubscribe_address(settings)
+    if target:
+        keys += [f"HEADER {header} {_quoted(target)}" for header in _RECIPIENT_HEADERS]
+    criteria = keys[-1]
+    for key in reversed(keys[:-1]):
+        criteria = f"OR {key} {criteria}"
+    return criteria
 
 
 def _move(client: imaplib.IMAP4, uids: list[bytes], folder: str) -> None:
