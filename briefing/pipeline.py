@@ -196,9 +196,11 @@ def build_edition(
         sizes = {s.id: len(s.articles) + earlier.get(s.id, 0) for s in stories}
         history = store.edition_history(s.id for s in stories)
         stories = select_for_edition(stories, history, edition_id, sizes)
+        # An updated story is ranked by what it gained, as it is told: one new article of a
+        # big story must not push a fresh story that many sources carry off the edition.
+        stories = what_is_new(stories, history, edition_id, sizes, store)
         stories = cluster.rank_stories(stories, now, list(config.settings.sections))
         stories = _cap_per_section(stories, config.settings.max_stories)
-        stories = what_is_new(stories, history, edition_id, sizes, store)
     with timer.stage("summarize"):
         summaries, counts = summarize(config, store, stories)
     edition = Edition(
@@ -292,8 +294,8 @@ def what_is_new(
 ) -> list[Story]:
     """Each updated story cut to the articles its readers have not had: the last fetched,
     as many as it grew by since it was last told, so that its headline, key sentences and
-    sources say what happened since. (It was ranked and capped as the whole story. A re-run
-    of today's edition counts from the edition before, and so tells the same.)"""
+    sources say what happened since, and it is ranked by them. (A re-run of today's edition
+    counts from the edition before, and so tells the same.)"""
     fetched = store.fetch_times(a.id for s in stories if s.updated for a in s.articles)
     result = []
     for story in stories:

@@ -277,3 +277,38 @@ def test_an_updated_story_is_told_from_what_is_new_since_its_readers_had_it(
     assert story.story.updated and [a.url for a in story.story.articles] == [
         "https://three.example/repairs"
     ]
+
+
+def test_an_update_is_ranked_by_what_it_gained_not_by_the_whole_story(
+    tmp_path: Path, database_url: str
+) -> None:
+    # Day 1: three sites report the dam's crack. Day 2: one site reports the repairs, and two
+    # sites report a fresh story. A reader who takes one story gets the fresh one: the
+    # update has one new source, however many the whole story had.
+    crack = "تصدع في جدار سد الوادي وإخلاء القرى القريبة منه"
+    body = (
+        "ظهر تصدع كبير في جدار سد الوادي صباح الجمعة، وأخلت السلطات القرى القريبة من السد "
+        "احتياطا من انهيار الجدار وغرق الوادي."
+    )
+    repairs = "بدء ترميم جدار سد الوادي بعد إخلاء القرى القريبة منه"
+    news = "بدأت فرق الصيانة صباح السبت ترميم جدار سد الوادي بالخرسانة المسلحة."
+    gold, gold_body = TOPICS[1]
+    sites = ["one", "two", "three", "four", "five", "six"]
+    with FeedServer() as site, smtp_sink() as (sink, port):
+        for n, name in enumerate(sites[:3]):
+            crack_item = _item(f"{name}.example", "crack", crack, body, DAY1 - timedelta(hours=3))
+            site.document(f"/{name}.xml", _rss([{**crack_item, "body": f"{body} ({n})"}]))
+        for name in sites[3:]:
+            site.document(f"/{name}.xml", _rss([]))
+        config = _config(tmp_path, site, sites, port, database_url, max_stories=1)
+        run_edition(config, now=DAY1)
+        update = _item(
+            "four.example", "repairs", repairs, f"{news} {body}", DAY2 - timedelta(hours=1)
+        )
+        site.document("/four.xml", _rss([update]))
+        for name in sites[4:]:
+            fresh = _item(f"{name}.example", "gold", gold, gold_body, DAY2 - timedelta(hours=1))
+            site.document(f"/{name}.xml", _rss([fresh]))
+        second = run_edition(config, now=DAY2)
+    assert second.stories == 2  # both made the edition; the reader's one is the fresh one
+    assert [_headlines(m.message) for m in sink.messages] == [[crack], [gold]]
