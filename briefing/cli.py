@@ -66,6 +66,7 @@ def _mailbox_fields(report: MailboxReport | None) -> dict[str, object]:
         return {}
     return {
         "mailbox_unsubscribed": len(report.unsubscribed),
+        "mailbox_complaints": len(report.complained),
         "mailbox_bounced": len(report.bounced),
         "mailbox_error": report.error,
     }
@@ -450,7 +451,7 @@ def build_parser() -> argparse.ArgumentParser:
     command(
         "mailbox",
         cmd_mailbox,
-        "act on bounces and unsubscribe mails in the mailbox now (run does it before sending)",
+        "act on bounces, spam complaints and unsubscribe mails in the mailbox now (run does too)",
     )
     page = command(
         "unsubscribe-server",

@@ -184,7 +184,7 @@ unsubscribes = _table(
     "unsubscribes",
     Column("address", String(320), primary_key=True),
     Column("unsubscribed_at", Moment, nullable=False),
-    Column("via", String(16), nullable=False),  # one-click, page, mail or editor
+    Column("via", String(16), nullable=False),  # one-click, page, mail, complaint, editor
 )
 
 # The two statements run for every message sent, built once: building a statement costs
@@ -751,6 +751,16 @@ class Store:
                 },
             )
             return str(row.subscriber)
+
+    def subscriber_of_message(self, message_id: str) -> str | None:
+        """The subscriber a digest with this Message-ID was sent to (None if unknown)."""
+        with self.engine.connect() as conn:
+            found = conn.execute(
+                select(deliveries.c.subscriber)
+                .where(deliveries.c.message_id == message_id)
+                .limit(1)
+            ).scalar()
+        return str(found) if found is not None else None
 
     def refused_for_good(
         self, before_edition: str | None, since: datetime, streak: int

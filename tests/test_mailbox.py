@@ -126,6 +126,26 @@ def dsn(
     ).encode()
 
 
+def complaint(message_id: str | None, recipient: str = "redacted") -> bytes:
+    """A feedback loop report (ARF, RFC 5965) as providers send one: the recipient blanked
+    out, the digest's headers returned."""
+    returned = f"Message-ID: {message_id}\r\n" if message_id else ""
+    return (
+        "From: feedback@fbl.mail.example.net\r\n"
+        "To: bounces@example.org\r\n"
+        "Subject: complaint about message from 192.0.2.1\r\n"
+        "MIME-Version: 1.0\r\n"
+        'Content-Type: multipart/report; report-type=feedback-report; boundary="F"\r\n\r\n'
+        "--F\r\nContent-Type: text/plain\r\n\r\nThis is an email abuse report.\r\n\r\n"
+        "--F\r\nContent-Type: message/feedback-report\r\n\r\n"
+        "Feedback-Type: abuse\r\nUser-Agent: ExampleFBL/1.0\r\nVersion: 1\r\n"
+        f"Original-Rcpt-To: <{recipient}>\r\n\r\n"
+        "--F\r\nContent-Type: message/rfc822\r\n\r\n"
+        f"From: briefing@example.org\r\nTo: {recipient}\r\n{returned}"
+        "Subject: digest\r\n\r\nbody\r\n--F--\r\n"
+    ).encode()
+
+
 def mail(sender: str, to: str, subject: str, *extra: str) -> bytes:
     headers = [f"From: {sender}", f"To: {to}", f"Subject: {subject}", *extra]
     return ("\r\n".join(headers) + "\r\n\r\nplease\r\n").encode()
@@ -220,6 +240,40 @@ def test_a_dsn_is_read_as_rfc_3464_says() -> None:
     )
     plain = email.message_from_bytes(mail("a@example.net", "b@example.org", "hello"))
     assert bounces_of(plain) == []
+
+
+# ---- spam complaints -------------------------------------------------------------------
+
+
+def test_a_spam_complaint_unsubscribes_the_reader_its_digest_went_to(
+    tmp_path: Path, imap: ImapServer, store: Store
+) -> None:
+    relay = Mailbox()
+    with _relay(relay) as smtp:
+        config = _config(tmp_path, imap.port, smtp.port)
+        sent = _send(config, store, "2026-11-28", relay)
+        imap.deliver(
+            # The provider blanks the address: the digest's Message-ID says who it was.
+            complaint(sent["economy@example.org"]),
+            # Some providers leave the address and return no Message-ID.
+            complaint(None, recipient="English@example.org"),
+            # A complaint about mail that is not ours: nothing to do.
+            complaint("<someone.else@example.net>"),
+        )
+        report = read_mailbox(config, store)
+        assert report is not None
+        assert report.complained == ("economy@example.org", "english@example.org")
+        assert report.unsubscribed == () and report.left == 0
+        assert "  unsubscribed after a spam complaint: economy@example.org" in report.lines()
+        [(_, via)] = store.unsubscribed(["economy@example.org"]).values()
+        assert via == "complaint"
+        before = len(relay.received)
+        deliver(_digests(config, "2026-11-29"), config, store)
+    assert sorted(r for r, _ in relay.received[before:]) == [
+        "reader@example.org",
+        "text-only@example.org",
+    ]
+    assert len(imap.subjects(PROCESSED)) == 3 and imap.subjects("INBOX") == []
 
 
 # ---- unsubscribe mails -----------------------------------------------------------------
@@ -387,7 +441,7 @@ def test_the_command_reads_the_mailbox_and_exits_1_when_it_cannot(
     done = briefing("mailbox")
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines()[:2] == [
-        "mailbox: 1 unsubscribed, 0 bounced, 0 left for a person",
+        "mailbox: 1 unsubscribed, 0 spam complaints, 0 bounced, 0 left for a person",
         f"  unsubscribed by mail: {first}",
     ]
     monkeypatch.setenv("BRIEFING_IMAP_PASSWORD", "wrong")
@@ -425,7 +479,9 @@ def test_a_run_applies_unsubscribe_mails_first_and_still_sends_when_the_mailbox_
 
     done = run()
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "mailbox: 1 unsubscribed, 0 bounced, 0 left for a person" in done.stdout
+    assert (
+        "mailbox: 1 unsubscribed, 0 spam complaints, 0 bounced, 0 left for a person" in done.stdout
+    )
     assert "mailbox_unsubscribed=1" in done.stderr
     [outbox] = (demo_dir.parent / "var" / "demo" / "outbox").iterdir()
     written = sorted(p.name for p in outbox.glob("*.eml"))

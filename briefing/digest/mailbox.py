@@ -8,7 +8,10 @@ mailbox; `read_mailbox` acts on them, as Gmail and Yahoo expect of bulk senders:
   delivery refused for good, as a 5xx at RCPT would have, so that the address is held back
   after HOLD_AFTER editions (docs/email.md);
 - a mail to the `email.unsubscribe_mailto` address unsubscribes its sender, or the address
-  its subject names with a valid token, when that is a subscriber.
+  its subject names with a valid token, when that is a subscriber;
+- a spam complaint a mailbox provider forwards (a feedback loop report, RFC 5965: Yahoo,
+  Microsoft and others) unsubscribes the reader who marked a digest as spam, found by the
+  digest's Message-ID (providers often blank the address itself).
 Mails acted on are moved to `mailbox.processed_folder`. Everything else (replies, delay
 notices, bounces in no standard form, requests from unknown addresses) stays in the folder
 for a person to read.
@@ -60,8 +63,17 @@ class Bounce:
 
 
 @dataclass(frozen=True, slots=True)
+class Complaint:
+    """A reader marked a digest as spam (an ARF report)."""
+
+    message_id: str | None  # of the digest, from the returned message or headers
+    recipient: str | None  # Original-Rcpt-To, when the provider did not blank it
+
+
+@dataclass(frozen=True, slots=True)
 class MailboxReport:
-    unsubscribed: tuple[str, ...] = ()
+    unsubscribed: tuple[str, ...] = ()  # by their unsubscribe mail
+    complained: tuple[str, ...] = ()  # unsubscribed after marking a digest as spam
     bounced: tuple[tuple[str, str], ...] = ()  # (subscriber, error)
     left: int = 0  # mails that looked like bounces or unsubscribe requests, left for a person
     error: str | None = None  # the mailbox could not be read (nothing else is then true)
@@ -70,10 +82,11 @@ class MailboxReport:
         if self.error:
             return [f"mailbox: not read: {self.error}"]
         lines = [
-            f"mailbox: {len(self.unsubscribed)} unsubscribed, {len(self.bounced)} bounced, "
-            f"{self.left} left for a person"
+            f"mailbox: {len(self.unsubscribed)} unsubscribed, {len(self.complained)} spam "
+            f"complaints, {len(self.bounced)} bounced, {self.left} left for a person"
         ]
         lines += [f"  unsubscribed by mail: {who}" for who in self.unsubscribed]
+        lines += [f"  unsubscribed after a spam complaint: {who}" for who in self.complained]
         lines += [f"  recipient {who}: {error}" for who, error in self.bounced]
         return lines
 
@@ -108,8 +121,24 @@ def bounces_of(message: Message) -> list[Bounce]:
     return found
 
 
+def complaint_of(message: Message) -> Complaint | None:
+    """The spam complaint an ARF report (RFC 5965) carries; None for any other mail."""
+    if message.get_content_type() != "multipart/report":
+        return None
+    if str(message.get_param("report-type", "")).lower() != "feedback-report":
+        return None
+    parts = list(message.walk())
+    report = next((p for p in parts if p.get_content_type() == "message/feedback-report"), None)
+    payload = report.get_payload() if report is not None else None
+    if isinstance(payload, list) and payload and isinstance(payload[0], Message):
+        fields = payload[0]
+    else:
+        fields = email.message_from_string(payload if isinstance(payload, str) else "")
+    return Complaint(_returned_message_id(parts), _typed_address(fields.get("Original-Rcpt-To")))
+
+
 def _typed_address(field: object) -> str | None:
-    """'rfc822; reader@example.org' -> 'reader@example.org'."""
+    """'rfc822; reader@example.org' or '<reader@example.org>' -> 'reader@example.org'."""
     if not field:
         return None
     value = str(field).split(";", 1)[-1].strip().strip("<>")
@@ -184,9 +213,9 @@ def unsubscribe_address(settings: EmailSettings) -> str | None:
 
 
 def read_mailbox(config: Config, store: Store) -> MailboxReport | None:
-    """Act on the bounces and unsubscribe mails waiting in the mailbox and move them to the
-    processed folder; None when no mailbox is configured. A mailbox that cannot be read
-    gives a report with its error: the edition still goes out."""
+    """Act on the bounces, complaints and unsubscribe mails waiting in the mailbox and move
+    them to the processed folder; None when no mailbox is configured. A mailbox that cannot
+    be read gives a report with its error: the edition still goes out."""
     box = config.settings.mailbox
     if not box.host:
         return None
@@ -200,6 +229,7 @@ def read_mailbox(config: Config, store: Store) -> MailboxReport | None:
 def _read(config: Config, store: Store, box: Mailbox) -> MailboxReport:
     subscribers = {s.email.lower(): s.email for s in config.subscribers}
     unsubscribed: list[str] = []
+    complained: list[str] = []
     bounced: list[tuple[str, str]] = []
     handled: list[bytes] = []
     left = 0
@@ -213,6 +243,14 @@ def _read(config: Config, store: Store, box: Mailbox) -> MailboxReport:
                 if who:
                     log.warning("recipient %s: %s", who, bounce.error)
                     bounced.append((who, bounce.error))
+            complaint = None if acted else complaint_of(message)
+            if complaint is not None:
+                who = _complainant(complaint, store, subscribers)
+                acted = True  # a complaint about no digest of ours: nothing to do
+                if who:
+                    log.warning("recipient %s marked a digest as spam: unsubscribed", who)
+                    if store.unsubscribe(who, "complaint")[1]:
+                        complained.append(who)
             requester = None if acted else unsubscribe_request(message, config.settings.email)
             if requester and requester.lower() in subscribers:
                 _, first = store.unsubscribe(requester, "mail")
@@ -230,7 +268,18 @@ def _read(config: Config, store: Store, box: Mailbox) -> MailboxReport:
             else:
                 left += 1
         _move(client, handled, box.processed_folder)
-    return MailboxReport(tuple(unsubscribed), tuple(bounced), left)
+    return MailboxReport(tuple(unsubscribed), tuple(complained), tuple(bounced), left)
+
+
+def _complainant(complaint: Complaint, store: Store, subscribers: dict[str, str]) -> str | None:
+    """The subscriber a complaint is about: the one its digest was sent to, else the
+    recipient it names, when that is a subscriber."""
+    if complaint.message_id:
+        found = store.subscriber_of_message(complaint.message_id)
+        if found:
+            return found
+    named = (complaint.recipient or "").lower()
+    return subscribers.get(named)
 
 
 class _Session:
@@ -307,9 +356,9 @@ _FETCHED_UID = re.compile(rb"\bUID (\d+)")
 
 
 def _candidates(settings: EmailSettings) -> str:
-    """IMAP SEARCH keys for a DSN, or a mail to the unsubscribe address (IMAP's OR takes
-    two keys: nested)."""
-    keys = ['HEADER Content-Type "delivery-status"']
+    """IMAP SEARCH keys for a DSN, a complaint, or a mail to the unsubscribe address (IMAP's
+    OR takes two keys: nested)."""
+    keys = ['HEADER Content-Type "delivery-status"', 'HEADER Content-Type "feedback-report"']
     target = unsubscribe_address(settings)
     if target:
         keys += [f"HEADER {header} {_quoted(target)}" for header in _RECIPIENT_HEADERS]
