@@ -305,6 +305,9 @@ class Mailbox(Strict):
 class EmailSettings(Strict):
     sender: Email = "briefing@localhost.localdomain"
     sender_name: str = "موجز الصباح"
+    # The envelope sender (MAIL FROM, the Return-Path readers' providers bounce to); None:
+    # the sender. A separate address keeps bounces out of the mailbox readers reply to.
+    bounce_address: Email | None = None
     # Both may contain {email}: replaced by the subscriber's address (URL-encoded), so that
     # one-click unsubscribe (RFC 8058) knows who clicked; and {token}: a signature of that
     # address, so that the unsubscribe page can tell a real click from a forged request.
@@ -314,10 +317,10 @@ class EmailSettings(Strict):
     unsubscribe_secret_env: str = "BRIEFING_UNSUBSCRIBE_SECRET"
     templates: str | None = None  # a folder of digest templates, relative to briefing.yaml
 
-    @field_validator("sender")
+    @field_validator("sender", "bounce_address")
     @classmethod
-    def _sender(cls, value: str) -> str:
-        return _check_email(value)
+    def _address(cls, value: str | None) -> str | None:
+        return value if value is None else _check_email(value)
 
     @field_validator("unsubscribe_mailto")
     @classmethod

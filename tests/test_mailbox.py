@@ -24,6 +24,7 @@ from briefing.models import Digest
 from briefing.store import Store
 from tests.digest_fixtures import fixed_config, fixed_edition
 from tests.imap_server import PASSWORD, USER, ImapServer, imap_server
+from tests.servers import smtp_sink
 from tests.test_deliver import FAST, Mailbox, _relay
 
 PROCESSED = "briefing-processed"
@@ -206,6 +207,24 @@ def test_a_bounce_without_returned_headers_counts_against_the_readers_latest_edi
     again = read_mailbox(config, store)
     assert again is not None and again.bounced == () and again.left == 0
     assert store.delivery_status("2026-11-27")["economy@example.org"] == "sent"
+
+
+def test_bounces_go_to_the_bounce_address_and_replies_to_the_sender(tmp_path: Path) -> None:
+    with smtp_sink() as (sink, port):
+        config = _config(tmp_path, 1, port)
+        email_settings = config.settings.email.model_copy(
+            update={"bounce_address": "bounces@example.org"}
+        )
+        settings = config.settings.model_copy(update={"email": email_settings})
+        config = config.model_copy(update={"settings": settings})
+        store = Store(config.database_url)
+        report = deliver(_digests(config, "2026-11-29"), config, store)
+        store.close()
+    assert len(report.sent) == len(sink.messages) == len(config.subscribers)
+    assert {m.sender for m in sink.messages} == {"bounces@example.org"}  # MAIL FROM
+    assert {m.message["From"].addresses[0].addr_spec for m in sink.messages} == {
+        "briefing@example.org"
+    }
 
 
 def test_a_full_mailbox_is_read_in_batches(tmp_path: Path, imap: ImapServer, store: Store) -> None:

@@ -437,6 +437,7 @@ async def _worker(queue: asyncio.Queue[Digest], run: _Run) -> None:
 async def _send_one(digest: Digest, connection: _Connection, run: _Run) -> None:
     smtp = run.smtp
     sender = run.config.settings.email.sender
+    envelope = run.config.settings.email.bounce_address or sender  # where bounces go
     stale = timedelta(minutes=smtp.stale_after_minutes)
     if not run.store.reserve_delivery(
         digest.edition_id,
@@ -452,7 +453,7 @@ async def _send_one(digest: Digest, connection: _Connection, run: _Run) -> None:
         try:
             client = await _connect(connection)
             connecting = False
-            await _transaction(client, sender, digest, run.config)
+            await _transaction(client, envelope, digest, run.config)
             connection.used += 1
         except _Fatal as exc:
             run.fatal = str(exc)
@@ -485,7 +486,7 @@ async def _send_one(digest: Digest, connection: _Connection, run: _Run) -> None:
 
 
 async def _transaction(
-    client: aiosmtplib.SMTP, sender: str, digest: Digest, config: Config
+    client: aiosmtplib.SMTP, envelope: str, digest: Digest, config: Config
 ) -> None:
     """MAIL, RCPT and DATA for one message: aiosmtplib's sendmail, less its extra pass over
     the whole message to measure it (our line ends are CRLF already: the size is the length).
@@ -495,7 +496,7 @@ async def _transaction(
     options = [f"SIZE={len(payload)}"] if client.supports_extension("size") else []
     options += ["BODY=8BITMIME"] if eight_bit else []
     try:
-        await client.mail(sender, options=options)
+        await client.mail(envelope, options=options)
         await client.rcpt(digest.subscriber)
         await client.data(payload)
     except (aiosmtplib.SMTPResponseException, ValueError):  # ValueError: an unsendable address
