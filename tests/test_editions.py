@@ -52,6 +52,17 @@ TOPICS = [
 ]
 
 
+# A story told on day 1 that grows on day 2: the crack (title, body), then the repairs (title,
+# the sentence that is new).
+DAM = (
+    "تصدع في جدار سد الوادي وإخلاء القرى القريبة منه",
+    "ظهر تصدع كبير في جدار سد الوادي صباح الجمعة، وأخلت السلطات القرى القريبة من السد "
+    "احتياطا من انهيار الجدار وغرق الوادي.",
+    "بدء ترميم جدار سد الوادي بعد إخلاء القرى القريبة منه",
+    "بدأت فرق الصيانة صباح السبت ترميم جدار سد الوادي بالخرسانة المسلحة.",
+)
+
+
 def _item(site: str, slug: str, title: str, body: str, published: datetime) -> dict:
     return {"site": site, "slug": slug, "title": title, "body": body, "published": published}
 
@@ -241,13 +252,7 @@ def test_an_updated_story_is_told_from_what_is_new_since_its_readers_had_it(
     # Day 1: two sites report a crack in a dam. Overnight a third reports the repairs, with
     # the crack as background. Day 2 tells the story again, updated: its headline, key
     # sentences and sources are the repairs', not yesterday's news a second time.
-    crack = "تصدع في جدار سد الوادي وإخلاء القرى القريبة منه"
-    body = (
-        "ظهر تصدع كبير في جدار سد الوادي صباح الجمعة، وأخلت السلطات القرى القريبة من السد "
-        "احتياطا من انهيار الجدار وغرق الوادي."
-    )
-    repairs = "بدء ترميم جدار سد الوادي بعد إخلاء القرى القريبة منه"
-    news = "بدأت فرق الصيانة صباح السبت ترميم جدار سد الوادي بالخرسانة المسلحة."
+    crack, body, repairs, news = DAM
     day1 = [
         _item("one.example", "crack", crack, body, DAY1 - timedelta(hours=3)),
         _item("two.example", "crack", crack, body + " وقال المحافظ", DAY1 - timedelta(hours=2)),
@@ -285,13 +290,7 @@ def test_an_update_is_ranked_by_what_it_gained_not_by_the_whole_story(
     # Day 1: three sites report the dam's crack. Day 2: one site reports the repairs, and two
     # sites report a fresh story. A reader who takes one story gets the fresh one: the
     # update has one new source, however many the whole story had.
-    crack = "تصدع في جدار سد الوادي وإخلاء القرى القريبة منه"
-    body = (
-        "ظهر تصدع كبير في جدار سد الوادي صباح الجمعة، وأخلت السلطات القرى القريبة من السد "
-        "احتياطا من انهيار الجدار وغرق الوادي."
-    )
-    repairs = "بدء ترميم جدار سد الوادي بعد إخلاء القرى القريبة منه"
-    news = "بدأت فرق الصيانة صباح السبت ترميم جدار سد الوادي بالخرسانة المسلحة."
+    crack, body, repairs, news = DAM
     gold, gold_body = TOPICS[1]
     sites = ["one", "two", "three", "four", "five", "six"]
     with FeedServer() as site, smtp_sink() as (sink, port):
