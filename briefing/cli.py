@@ -148,7 +148,7 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     print(f"  delivery: {delivery}")
     box = config.settings.mailbox
     read = f"IMAP {box.host}:{box.port} {box.folder}" if box.host else "not read (no mailbox.host)"
-    print(f"  bounces and unsubscribe mails: {read}")
+    print(f"  mailbox (bounces, complaints, unsubscribe mails): {read}")
     return EXIT_OK
 
 

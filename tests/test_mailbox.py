@@ -456,7 +456,10 @@ def test_the_command_reads_the_mailbox_and_exits_1_when_it_cannot(
         )
 
     checked = briefing("check-config")
-    assert f"  bounces and unsubscribe mails: IMAP 127.0.0.1:{imap.port} INBOX" in checked.stdout
+    assert (
+        f"  mailbox (bounces, complaints, unsubscribe mails): IMAP 127.0.0.1:{imap.port} INBOX"
+        in (checked.stdout)
+    )
     done = briefing("mailbox")
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines()[:2] == [
