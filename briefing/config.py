@@ -308,6 +308,9 @@ class EmailSettings(Strict):
     # The envelope sender (MAIL FROM, the Return-Path readers' providers bounce to); None:
     # the sender. A separate address keeps bounces out of the mailbox readers reply to.
     bounce_address: Email | None = None
+    # The List-Id header (RFC 2919) mail clients file and filter the digests by; None: the
+    # sender's address as a dot-atom (briefing@example.org -> briefing.example.org).
+    list_id: str | None = None
     # Both may contain {email}: replaced by the subscriber's address (URL-encoded), so that
     # one-click unsubscribe (RFC 8058) knows who clicked; and {token}: a signature of that
     # address, so that the unsubscribe page can tell a real click from a forged request.
@@ -321,6 +324,16 @@ class EmailSettings(Strict):
     @classmethod
     def _address(cls, value: str | None) -> str | None:
         return value if value is None else _check_email(value)
+
+    @field_validator("list_id")
+    @classmethod
+    def _list_id(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+", value):
+            raise ValueError(
+                f"{value!r} is not a list id: letters, digits and hyphens in dot-separated "
+                "parts, at least two (briefing.example.org)"
+            )
+        return value
 
     @field_validator("unsubscribe_mailto")
     @classmethod

@@ -793,6 +793,24 @@ def test_unsubscribe_links_name_the_subscriber(tmp_path: Path) -> None:
         EmailSettings(unsubscribe_mailto="unsubscribe@example.org")
 
 
+def test_the_list_id_lets_mail_clients_file_the_digests(tmp_path: Path) -> None:
+    base = fixed_config(tmp_path)
+
+    def list_id(**email_settings: str) -> str:
+        settings = base.settings.model_copy(update={"email": EmailSettings(**email_settings)})
+        config = base.model_copy(update={"settings": settings})
+        digest = render_digest(fixed_edition(), Subscriber(email="a@example.org"), config)
+        return str(_parse(bytes(build_message(digest, config)))["List-Id"])
+
+    assert list_id(sender="briefing@example.org") == "<briefing.example.org>"
+    assert list_id(sender="news+am@example.org") == "<news-am.example.org>"
+    assert list_id(sender="x@example.org", list_id="morning.news.example.org") == (
+        "<morning.news.example.org>"
+    )
+    with pytest.raises(ValidationError, match="is not a list id"):
+        EmailSettings(list_id="morning news")
+
+
 def test_a_signed_token_in_the_unsubscribe_link_lets_the_page_tell_who_clicked(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -17,6 +17,7 @@ import html
 import logging
 import os
 import random
+import re
 import ssl
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -30,7 +31,7 @@ from pathlib import Path
 
 import aiosmtplib
 
-from briefing.config import Config, Smtp
+from briefing.config import Config, EmailSettings, Smtp
 from briefing.digest.render import unsubscribe_links
 from briefing.errors import EXIT_NOTHING_SENT, EXIT_OK, EXIT_PARTIAL, DeliveryError
 from briefing.models import Digest
@@ -116,6 +117,7 @@ def message_bytes(
         ("Subject", _encoded_subject(digest.subject)),
         ("Date", format_datetime(now or utcnow())),
         ("Message-ID", message_id(digest, domain)),
+        ("List-Id", f"<{list_id(email)}>"),
     ]
     mailto, url = unsubscribe_links(email, digest.subscriber)
     unsubscribe = [f"<{u}>" for u in (mailto, url) if u]
@@ -137,6 +139,14 @@ def message_bytes(
         body = f"\r\n--{boundary}\r\n{plain}\r\n--{boundary}\r\n{rich}\r\n--{boundary}--\r\n"
     head = "".join(f"{name}: {value}\r\n" for name, value in headers)
     return head.encode("ascii") + body.encode("utf-8")
+
+
+def list_id(email: EmailSettings) -> str:
+    """The List-Id (RFC 2919): `email.list_id`, else the sender's address as a dot-atom."""
+    if email.list_id:
+        return email.list_id
+    local, domain = email.sender.rsplit("@", 1)
+    return f"{re.sub(r'[^A-Za-z0-9-]+', '-', local).strip('-') or 'digest'}.{domain}"
 
 
 # The sender and the subject are the same for a whole edition: encode them once.
