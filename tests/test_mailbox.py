@@ -472,6 +472,27 @@ def test_the_command_reads_the_mailbox_and_exits_1_when_it_cannot(
     assert failed.stdout.startswith("mailbox: not read: 127.0.0.1:")
 
 
+def test_a_server_that_cannot_search_by_header_has_every_mail_looked_at(
+    tmp_path: Path, imap: ImapServer, store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    uid = imaplib.IMAP4.uid
+
+    def no_header_search(self: imaplib.IMAP4, command: str, *args: str) -> object:
+        if command == "SEARCH" and "HEADER" in args[0]:  # the fault: BAD, as old servers say
+            raise imaplib.IMAP4.error("SEARCH command error: BAD [b'Unknown search key']")
+        return uid(self, command, *args)
+
+    monkeypatch.setattr(imaplib.IMAP4, "uid", no_header_search)
+    imap.deliver(
+        mail("reader@example.org", "unsubscribe@example.org", "unsubscribe"),
+        mail("friend@example.net", "briefing@example.org", "thanks!"),
+    )
+    report = read_mailbox(_config(tmp_path, imap.port), store)
+    assert report is not None and report.error is None
+    assert report.unsubscribed == ("reader@example.org",) and report.left == 1
+    assert imap.subjects("INBOX") == ["thanks!"]
+
+
 def test_an_imap_error_is_never_raised_past_read_mailbox(
     tmp_path: Path, imap: ImapServer, monkeypatch: pytest.MonkeyPatch, store: Store
 ) -> None:

@@ -332,10 +332,11 @@ def _messages(
     unsubscribe requests, left unread (PEEK). The server picks them (SEARCH), so a mailbox
     that also gets readers' replies is not downloaded at every run; they come in batches."""
     try:
-        status, found = client.uid("SEARCH", _candidates(settings))
-        if status != "OK":
-            raise MailboxError(f"folder {box.folder!r} cannot be searched: {_said(found)}")
-        uids = found[0].split() if found and found[0] else []
+        uids = _search(client, _candidates(settings))
+        if uids is None:  # a server that cannot search by header: every mail is looked at
+            uids = _search(client, "ALL")
+        if uids is None:
+            raise MailboxError(f"folder {box.folder!r} cannot be searched")
         messages = []
         for start in range(0, len(uids), _FETCH_BATCH):
             which = b",".join(uids[start : start + _FETCH_BATCH]).decode()
@@ -349,6 +350,19 @@ def _messages(
         return messages
     except (imaplib.IMAP4.error, OSError) as exc:
         raise MailboxError(f"folder {box.folder!r} cannot be read: {_said(exc)}") from exc
+
+
+def _search(client: imaplib.IMAP4, criteria: str) -> list[bytes] | None:
+    """The UIDs SEARCH finds; None when the server refuses the criteria (NO or BAD)."""
+    try:
+        status, found = client.uid("SEARCH", criteria)
+    except imaplib.IMAP4.abort:
+        raise  # the connection is gone: no second try on it
+    except imaplib.IMAP4.error:  # BAD: criteria it does not support
+        return None
+    if status != "OK":
+        return None
+    return found[0].split() if found and found[0] else []
 
 
 _FETCH_BATCH = 50
