@@ -329,10 +329,12 @@ def cmd_send(args: argparse.Namespace) -> int:
     from briefing.pipeline import send_edition
 
     config = load_config(args.config)
-    edition, report = send_edition(config, args.edition)
+    edition, report, mailbox = send_edition(config, args.edition)
     print(f"edition {edition.id}: {len(edition.stories)} stories")
-    print("\n".join(report.lines()))
+    print("\n".join([*(mailbox.lines() if mailbox else []), *report.lines()]))
     code = report.exit_code(len(config.subscribers))
+    if code == EXIT_OK and mailbox is not None and mailbox.error:
+        code = EXIT_PARTIAL
     log.info(
         "send finished",
         extra={
@@ -343,6 +345,7 @@ def cmd_send(args: argparse.Namespace) -> int:
             "digests_already_sent": len(report.skipped),
             "digests_failed": len(report.failed),
             "digests_unsubscribed": len(report.unsubscribed),
+            **_mailbox_fields(mailbox),
             "exit_code": code,
         },
     )

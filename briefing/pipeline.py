@@ -139,18 +139,22 @@ def run_edition(config: Config, *, now: datetime | None = None, send: bool = Tru
     )
 
 
-def send_edition(config: Config, edition_id: str | None) -> tuple[Edition, DeliveryReport]:
+def send_edition(
+    config: Config, edition_id: str | None
+) -> tuple[Edition, DeliveryReport, MailboxReport | None]:
     """`briefing send`: deliver an edition already built (the latest when None) exactly as
-    it was built; whoever has it already is skipped. Its stories then count as told."""
+    it was built; whoever has it already is skipped. Its stories then count as told. The
+    mailbox is read first, as by a run, so that unsubscribes since the build are honoured."""
     store = Store(config.database_url)
     try:
         edition = load_edition(config, store, edition_id, summarize)
+        mailbox = read_mailbox(config, store)
         digests = [render_digest(edition, s, config) for s in config.subscribers]
         delivery = deliver(digests, config, store) if edition.stories else DeliveryReport()
         mark_told(store, edition, digests, delivery)
     finally:
         store.close()
-    return edition, delivery
+    return edition, delivery, mailbox
 
 
 def saved_stories(edition: Edition) -> list[SavedStory]:

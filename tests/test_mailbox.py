@@ -537,3 +537,31 @@ def test_a_run_applies_unsubscribe_mails_first_and_still_sends_when_the_mailbox_
     assert failed.returncode == EXIT_PARTIAL, failed.stdout + failed.stderr
     assert f"mailbox: not read: 127.0.0.1:{imap.port}: " in failed.stdout
     assert sorted(p.name for p in outbox.glob("*.eml")) == written  # the edition went out
+
+
+def test_send_reads_the_mailbox_before_it_delivers_an_edition_built_earlier(
+    demo_dir: Path, imap: ImapServer
+) -> None:
+    path = _demo_with_mailbox(demo_dir, host="127.0.0.1", port=imap.port, security="none")
+
+    def briefing(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "briefing", *args, "--config", str(path)],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+
+    built = briefing("run")
+    assert built.returncode == 0, built.stdout + built.stderr
+    [outbox] = (demo_dir.parent / "var" / "demo" / "outbox").iterdir()
+    assert (outbox / "reader@example.org.eml").exists()
+    for written in outbox.iterdir():  # as if the edition had not been sent yet
+        written.unlink()
+    imap.deliver(mail("reader@example.org", "unsubscribe@example.org", "unsubscribe"))
+    sent = briefing("send")
+    assert sent.returncode == 0, sent.stdout + sent.stderr
+    assert "mailbox: 1 unsubscribed, 0 spam complaints, 0 bounced" in sent.stdout
+    assert "mailbox_unsubscribed=1" in sent.stderr
+    assert not (outbox / "reader@example.org.eml").exists()
+    assert (outbox / "economy@example.org.eml").exists()
