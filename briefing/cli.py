@@ -73,7 +73,8 @@ def _mailbox_fields(report: MailboxReport | None) -> dict[str, object]:
 
 
 def cmd_mailbox(args: argparse.Namespace) -> int:
-    """Act on the bounces and unsubscribe mails in the mailbox now (`run` does it too)."""
+    """Act on the bounces, spam complaints and unsubscribe mails in the mailbox now (`run`
+    and `send` do it too, before sending)."""
     from briefing.digest.mailbox import read_mailbox
     from briefing.store import Store
 

@@ -287,7 +287,8 @@ class Smtp(Strict):
 
 
 class Mailbox(Strict):
-    """The IMAP mailbox that bounces and unsubscribe mails arrive in (see docs/email.md)."""
+    """The IMAP mailbox bounces, spam complaints and unsubscribe mails arrive in
+    (docs/email.md)."""
 
     host: str | None = None  # no host: nothing is read
     port: int = Field(default=993, ge=1, le=65535)
@@ -716,11 +717,9 @@ def _check_files(settings: Settings, source: YamlSource, problems: list[str]) ->
                 "the long random secret your unsubscribe page checks tokens with",
             )
 
-    mailbox = settings.mailbox
-    missing = [
-        name for name in (mailbox.username_env, mailbox.password_env) if not os.environ.get(name)
-    ]
-    if mailbox.host and missing:
+    box = settings.mailbox
+    missing = [name for name in (box.username_env, box.password_env) if not os.environ.get(name)]
+    if box.host and missing:
         problem(
             ("mailbox", "host"),
             f"reading the mailbox needs its login: set ${' and $'.join(missing)} (never in YAML)",

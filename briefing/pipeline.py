@@ -108,11 +108,11 @@ def run_edition(config: Config, *, now: datetime | None = None, send: bool = Tru
                 ingested = ingest(config, store, now)
             edition, summary_counts = build_edition(config, store, now, timer)
             store.save_edition(edition.id, saved_stories(edition), now)
-            # No stories (every feed failed, or nothing new): nobody gets an empty email, and
-            # a later run today can still send the real edition.
-            # Bounces and unsubscribe mails first: this edition already honours them.
+            # Bounces, complaints and unsubscribe mails first: this edition honours them.
             with timer.stage("mailbox"):
                 mailbox = read_mailbox(config, store) if send else None
+            # No stories (every feed failed, or nothing new): nobody gets an empty email, and
+            # a later run today can still send the real edition.
             readers = config.subscribers if send and edition.stories else ()
             with timer.stage("render"):
                 subscribers = track(readers, "render", len(readers))

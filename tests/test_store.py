@@ -96,6 +96,31 @@ def test_a_delivery_is_reserved_once_retried_after_failure_and_never_after_succe
     assert store.delivery_status("e1") == {"r@example.org": "sent"}
 
 
+def test_a_later_bounce_makes_a_sent_delivery_refused_for_good_once(store: Store) -> None:
+    stale = timedelta(minutes=30)
+    for edition in ("e1", "e2"):
+        for who in ("Reader@example.org", "other@example.org"):
+            assert store.reserve_delivery(edition, who, f"<{edition}.{who}>", stale_after=stale)
+            store.complete_delivery(edition, who)
+    assert store.subscriber_of_message("<e1.other@example.org>") == "other@example.org"
+    assert store.subscriber_of_message("<nobody>") is None
+    # By the Message-ID the bounce returns: that very delivery.
+    assert store.record_bounce("x@y", "<e1.Reader@example.org>", "bounced: 550") == (
+        "Reader@example.org"
+    )
+    # By address alone (lowercased by the provider): the latest delivery, and only once.
+    assert store.record_bounce("reader@example.org", None, "bounced: 550") == "Reader@example.org"
+    assert store.record_bounce("reader@example.org", None, "bounced: 550") is None
+    assert store.record_bounce("nobody@example.org", None, "bounced: 550") is None
+    assert store.delivery_status("e1")["Reader@example.org"] == "failed_permanent"
+    assert store.delivery_status("e2") == {
+        "Reader@example.org": "failed_permanent",
+        "other@example.org": "sent",
+    }
+    # Refused for good: never sent again, as after a 5xx at RCPT.
+    assert not store.reserve_delivery("e2", "Reader@example.org", "<m>", stale_after=stale)
+
+
 def test_a_mailbox_is_refused_for_good_only_after_a_streak_of_recent_refusals(
     store: Store,
 ) -> None:
