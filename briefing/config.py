@@ -71,6 +71,9 @@ class Feed(Strict):
     # Fetch the article page when the feed gives a teaser: always, never, or "auto" when the
     # feed's text is shorter than ingest.teaser_words.
     full_text: Literal["always", "never", "auto"] = "auto"
+    # Whether its article pages are fetched only where their site's robots.txt allows;
+    # None: ingest.obey_robots_txt. false for a publisher that gave permission.
+    obey_robots_txt: bool | None = None
     # Keywords or /regular expressions/, matched on normalized text (title, description, body).
     # An item is kept when it matches any include (or there is none) and no exclude.
     include: tuple[str, ...] = ()

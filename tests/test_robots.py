@@ -75,15 +75,26 @@ ROBOTS = b"User-agent: *\nDisallow: /private/\nAllow: /private/open-\n"
 
 
 def _site(server: FeedServer, tmp_path: Path, items: list[dict], **ingest_settings: object):
-    for path in PATHS.values():
-        server.document(path, b"<html><body><p>page</p></body></html>", content_type="text/html")
-    url = server.document(
-        "/feed.xml",
-        rss(items, "test", link_of=lambda item: server.url(PATHS[item["docno"]]), full_text=False),
-    )
-    feeds = [{"name": "site", "url": url, "section": "news", "full_text": "always"}]
+    """The pages of PATHS and a feed of `items` linking to them, read with full_text
+    "always"; its config."""
+    _serve_pages(server)
+    feeds = [_teaser_feed(server, "site", items)]
     # The pages are on this machine (127.0.0.1): private addresses, refused by default.
     return write_config(tmp_path, feeds, allow_private_pages=True, **ingest_settings)
+
+
+def _serve_pages(server: FeedServer) -> None:
+    for path in PATHS.values():
+        server.document(path, b"<html><body><p>page</p></body></html>", content_type="text/html")
+
+
+def _teaser_feed(server: FeedServer, name: str, items: list[dict], **options: object) -> dict:
+    """feeds.yaml's entry for a feed of `items` served at /NAME.xml."""
+    document = rss(
+        items, name, link_of=lambda item: server.url(PATHS[item["docno"]]), full_text=False
+    )
+    url = server.document(f"/{name}.xml", document)
+    return {"name": name, "url": url, "section": "news", "full_text": "always", **options}
 
 
 def _page_hits(server: FeedServer) -> dict[str, int]:
@@ -116,7 +127,7 @@ def test_robots_txt_is_read_once_a_day_per_site(tmp_path: Path) -> None:
         for hours, docno in ((1, "closed"), (25, "reopened")):
             item = next(i for i in ITEMS if i["docno"] == docno)
             server.document(
-                "/feed.xml",
+                "/site.xml",
                 rss(
                     [item],
                     f"after {hours} h",
@@ -158,4 +169,21 @@ def test_the_check_can_be_turned_off_for_a_site_that_gave_permission(tmp_path: P
         ingest(config, store, NOW)
         assert _page_hits(server) == {"open": 1, "closed": 1, "reopened": 1}
         assert server.hits("/robots.txt") == []
+        store.close()
+
+
+def test_a_feed_whose_publisher_gave_permission_is_fetched_and_the_others_still_ask(
+    tmp_path: Path,
+) -> None:
+    with FeedServer() as site:
+        site.document("/robots.txt", b"User-agent: *\nDisallow: /\n", content_type="text/plain")
+        _serve_pages(site)
+        feeds = [
+            _teaser_feed(site, "allowed", ITEMS[:1], obey_robots_txt=False),
+            _teaser_feed(site, "asked", ITEMS[1:2]),
+        ]
+        config = write_config(tmp_path, feeds, allow_private_pages=True)
+        store = Store(config.database_url)
+        ingest(config, store, NOW)
+        assert _page_hits(site) == {"open": 1, "closed": 0, "reopened": 0}
         store.close()

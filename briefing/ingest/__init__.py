@@ -245,9 +245,11 @@ class _Run:
         teasers = [
             is_web and is_teaser(a, feed.full_text, self.settings.teaser_words) for a in candidates
         ]
+        obey = feed.obey_robots_txt
+        obey = self.settings.obey_robots_txt if obey is None else obey
         pages = await asyncio.gather(
             *(
-                self._page_text(a.url) if t else _none()
+                self._page_text(a.url, obey) if t else _none()
                 for a, t in zip(candidates, teasers, strict=True)
             )
         )
@@ -284,17 +286,18 @@ class _Run:
         rules_key = (feed.name, feed.boilerplate, self.boilerplate_file)
         return await self.workers.run(finish_items, items, rules_key)
 
-    async def _page_text(self, url: str) -> str | None:
-        """The extracted text of an article page: from the cache, or fetched once per run."""
+    async def _page_text(self, url: str, obey_robots: bool) -> str | None:
+        """The extracted text of an article page: from the cache, or fetched once per run
+        (where robots.txt allows, when `obey_robots`)."""
         cached = self.store.cached_page(url)
         if cached is not None:
             return cached["text"]
         if url not in self.pages:
-            self.pages[url] = asyncio.create_task(self._fetch_page(url))
+            self.pages[url] = asyncio.create_task(self._fetch_page(url, obey_robots))
         return await self.pages[url]
 
-    async def _fetch_page(self, url: str) -> str | None:
-        refusal = await self.robots.refusal(url) if self.settings.obey_robots_txt else None
+    async def _fetch_page(self, url: str, obey_robots: bool) -> str | None:
+        refusal = await self.robots.refusal(url) if obey_robots else None
         if refusal:
             # Not cached: the site may allow it later, or the operator turn the check off.
             log.info("page %s: not fetched, %s; the feed's text stays", url, refusal)
