@@ -146,6 +146,7 @@ def test_robots_txt_is_read_once_a_day_per_site(tmp_path: Path) -> None:
     [
         (404, {"open": 1, "closed": 1, "reopened": 1}),
         (503, {"open": 0, "closed": 0, "reopened": 0}),
+        (429, {"open": 0, "closed": 0, "reopened": 0}),  # "come back later" is no permission
     ],
 )
 def test_a_missing_robots_txt_allows_all_and_an_unreadable_one_none(

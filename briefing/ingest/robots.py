@@ -8,8 +8,8 @@ disallows for our user agent is not fetched: the item keeps the text its feed ga
 Read as RFC 9309 and the large crawlers read it: the groups naming our product token
 (`ingest.user_agent` up to its "/", case-insensitive), else the "*" groups; in them the
 longest matching Allow or Disallow path, with "*" and a final "$"; Allow wins a tie. A
-robots.txt that does not exist (4xx) allows everything; one that cannot be read (5xx,
-timeout, refused) disallows every page of the site for this run, and is asked again the next.
+robots.txt that does not exist (4xx) allows everything; one that cannot be read (5xx, 429,
+timeout) disallows every page of the site for this run, and is asked again the next.
 Python's urllib.robotparser is not used: it takes the first rule that matches, not the
 longest, and reads "*" in a path literally.
 """
@@ -125,14 +125,20 @@ class Robots:
             result = await self.fetcher.get(robots_url, page=True)
             if result.refused:  # a private address: the page is refused too, and says why
                 return RobotsRules()
-            if result.error and not 400 <= result.status < 500:
-                # Unreadable (5xx, timeout): every page disallowed until it can be read.
+            if result.error and not _missing(result.status):
+                # Unreadable (5xx, 429, timeout): every page disallowed until it can be read.
                 return f"{robots_url} cannot be read ({result.error}), so no page of the site is"
             status = result.status
             text = result.content.decode("utf-8", "replace") if result.error is None else ""
             self.store.cache_page(
                 robots_url, fetched_at=self.now, status=status, text=text, error=result.error
             )
-        if 400 <= status < 500:  # no robots.txt: everything allowed
+        if _missing(status):  # no robots.txt: everything allowed
             return RobotsRules()
         return parse_robots(text, self.user_agent)
+
+
+def _missing(status: int) -> bool:
+    """A 4xx says there is no robots.txt, except 429: the site asks us to come back later
+    (read as unreachable, as Google does)."""
+    return 400 <= status < 500 and status != 429
