@@ -129,6 +129,26 @@ def cmd_fetch(args: argparse.Namespace) -> int:
     return code
 
 
+def cmd_try_feed(args: argparse.Namespace) -> int:
+    """Read a feed once as a run would and say what it gives, with a feeds.yaml entry for it;
+    nothing is stored."""
+    from briefing.ingest.probe import probe_feed
+    from briefing.store import utcnow
+
+    config = load_config(args.config)
+    section = args.section or next(iter(config.settings.sections))
+    if section not in config.settings.sections:
+        known = ", ".join(config.settings.sections)
+        raise BriefingError(f"no section {section!r} in {config.path} (sections: {known})")
+    probe = probe_feed(config, args.url, utcnow())
+    for line in probe.lines(config.zone):
+        print(line)
+    print("feeds.yaml entry (edit the name; `source` names the publisher):")
+    for line in probe.feeds_yaml(section):
+        print(line)
+    return EXIT_OK
+
+
 def cmd_check_config(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     enabled = sum(1 for f in config.feeds if f.enabled)
@@ -441,6 +461,11 @@ def build_parser() -> argparse.ArgumentParser:
     command("serve", cmd_serve, "keep running: poll feeds all day, build the edition at its time")
     command("fetch", cmd_fetch, "poll every feed once and store new articles (no edition)")
     command("check-config", cmd_check_config, "validate the YAML configuration and summarize it")
+    try_feed = command(
+        "try-feed", cmd_try_feed, "read a feed once and say what it gives, before adding it"
+    )
+    try_feed.add_argument("url", help="the feed's URL")
+    try_feed.add_argument("--section", help="its section in feeds.yaml (default: the first)")
     command("feeds", cmd_feeds, "show the health of every feed")
     command(
         "subscribers", cmd_subscribers, "show each subscriber's deliveries: last sent, failures"

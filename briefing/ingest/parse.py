@@ -118,6 +118,7 @@ class ParsedFeed:
     entries: int  # entries in the document, usable or not
     warning: str | None = None  # a problem that did not stop parsing (bozo feed)
     undated: tuple[str, ...] = ()  # ids of the articles the feed gave no date
+    title: str = ""  # the feed's own title, as published
 
 
 def parse_feed(
@@ -177,7 +178,11 @@ def parse_document(
     problems += fixes.problems()
     warning = "; ".join(problems) or None
     return ParsedFeed(
-        [a for a in articles if a is not None], len(parsed.entries), warning, tuple(fixes.undated)
+        [a for a in articles if a is not None],
+        len(parsed.entries),
+        warning,
+        tuple(fixes.undated),
+        " ".join(str(parsed.feed.get("title", "")).split()),
     )
 
 

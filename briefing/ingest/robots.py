@@ -98,7 +98,10 @@ def _path_pattern(path: str) -> re.Pattern[str]:
 class Robots:
     """The robots.txt rules of every site one ingest run fetches pages from."""
 
-    def __init__(self, fetcher: Fetcher, store: Store, now: datetime, user_agent: str) -> None:
+    def __init__(
+        self, fetcher: Fetcher, store: Store | None, now: datetime, user_agent: str
+    ) -> None:
+        """`store` keeps each robots.txt a day (None: read afresh, for a one-off probe)."""
         self.fetcher = fetcher
         self.store = store
         self.now = now
@@ -118,7 +121,7 @@ class Robots:
 
     async def _rules(self, robots_url: str) -> RobotsRules | str:
         """The rules for us, or why the site's pages are not fetched this run."""
-        cached = self.store.cached_page(robots_url)
+        cached = self.store.cached_page(robots_url) if self.store else None
         if cached is not None and cached["fetched_at"] >= self.now - FRESH_FOR:
             status, text = cached["status"], cached["text"] or ""
         else:
@@ -130,9 +133,10 @@ class Robots:
                 return f"{robots_url} cannot be read ({result.error}), so no page of the site is"
             status = result.status
             text = result.content.decode("utf-8", "replace") if result.error is None else ""
-            self.store.cache_page(
-                robots_url, fetched_at=self.now, status=status, text=text, error=result.error
-            )
+            if self.store:
+                self.store.cache_page(
+                    robots_url, fetched_at=self.now, status=status, text=text, error=result.error
+                )
         if _missing(status):  # no robots.txt: everything allowed
             return RobotsRules()
         return parse_robots(text, self.user_agent)
