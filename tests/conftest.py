@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import gc
+import logging
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -8,10 +9,23 @@ from pathlib import Path
 
 import pytest
 
+from briefing.logs import JsonFormatter, TextFormatter
 from tests.databases import Server, fresh_database, mariadb_server, postgres_server
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "config" / "demo"
+
+
+@pytest.fixture(autouse=True)
+def _no_stale_log_handler() -> Iterator[None]:
+    """`main()` points the root logger at the stderr of its moment, a test's captured one:
+    after the test that stream is closed, and a later log line (a server thread still
+    finishing a request) would hit it. The handlers `main()` installed go with their test."""
+    yield
+    root = logging.getLogger()
+    root.handlers[:] = [
+        h for h in root.handlers if not isinstance(h.formatter, TextFormatter | JsonFormatter)
+    ]
 
 
 @pytest.fixture(autouse=True)
