@@ -89,6 +89,16 @@ def store(tmp_path: Path) -> Iterator[Store]:
     opened.close()
 
 
+def _briefing(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """The command line as an operator runs it: a process of its own."""
+    return subprocess.run(
+        [sys.executable, "-m", "briefing", *args, "--config", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
 def dsn(
     recipient: str,
     message_id: str | None,
@@ -447,27 +457,19 @@ def test_the_command_reads_the_mailbox_and_exits_1_when_it_cannot(
     first = subscriber["subscribers"][0]["email"]
     imap.deliver(mail(first, "unsubscribe@example.org", "unsubscribe"))
 
-    def briefing(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "briefing", *args, "--config", str(path)],
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-
-    checked = briefing("check-config")
+    checked = _briefing(path, "check-config")
     assert (
         f"  mailbox (bounces, complaints, unsubscribe mails): IMAP 127.0.0.1:{imap.port} INBOX"
         in (checked.stdout)
     )
-    done = briefing("mailbox")
+    done = _briefing(path, "mailbox")
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines()[:2] == [
         "mailbox: 1 unsubscribed, 0 spam complaints, 0 bounced, 0 left for a person",
         f"  unsubscribed by mail: {first}",
     ]
     monkeypatch.setenv("BRIEFING_IMAP_PASSWORD", "wrong")
-    failed = briefing("mailbox")
+    failed = _briefing(path, "mailbox")
     assert failed.returncode == EXIT_PARTIAL
     assert failed.stdout.startswith("mailbox: not read: 127.0.0.1:")
 
@@ -512,15 +514,7 @@ def test_a_run_applies_unsubscribe_mails_first_and_still_sends_when_the_mailbox_
     path = _demo_with_mailbox(demo_dir, host="127.0.0.1", port=imap.port, security="none")
     imap.deliver(mail("reader@example.org", "unsubscribe@example.org", "unsubscribe"))
 
-    def run() -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "briefing", "run", "--config", str(path)],
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
-
-    done = run()
+    done = _briefing(path, "run")
     assert done.returncode == 0, done.stdout + done.stderr
     assert (
         "mailbox: 1 unsubscribed, 0 spam complaints, 0 bounced, 0 left for a person" in done.stdout
@@ -533,7 +527,7 @@ def test_a_run_applies_unsubscribe_mails_first_and_still_sends_when_the_mailbox_
     monkeypatch.setenv("BRIEFING_IMAP_PASSWORD", "wrong")
     for eml in outbox.glob("*.eml"):
         eml.unlink()
-    failed = run()
+    failed = _briefing(path, "run")
     assert failed.returncode == EXIT_PARTIAL, failed.stdout + failed.stderr
     assert f"mailbox: not read: 127.0.0.1:{imap.port}: " in failed.stdout
     assert sorted(p.name for p in outbox.glob("*.eml")) == written  # the edition went out
@@ -544,22 +538,14 @@ def test_send_reads_the_mailbox_before_it_delivers_an_edition_built_earlier(
 ) -> None:
     path = _demo_with_mailbox(demo_dir, host="127.0.0.1", port=imap.port, security="none")
 
-    def briefing(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "briefing", *args, "--config", str(path)],
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
-
-    built = briefing("run")
+    built = _briefing(path, "run")
     assert built.returncode == 0, built.stdout + built.stderr
     [outbox] = (demo_dir.parent / "var" / "demo" / "outbox").iterdir()
     assert (outbox / "reader@example.org.eml").exists()
     for written in outbox.iterdir():  # as if the edition had not been sent yet
         written.unlink()
     imap.deliver(mail("reader@example.org", "unsubscribe@example.org", "unsubscribe"))
-    sent = briefing("send")
+    sent = _briefing(path, "send")
     assert sent.returncode == 0, sent.stdout + sent.stderr
     assert "mailbox: 1 unsubscribed, 0 spam complaints, 0 bounced" in sent.stdout
     assert "mailbox_unsubscribed=1" in sent.stderr
