@@ -52,4 +52,6 @@ def test_dev_scores_match_lead_within_one_percent(
 def test_dev_rouge2_beats_lexrank_by_eight_percent(
     dev_scores: dict[str, dict[str, float]],
 ) -> None:
+    # The LexRank is the (about 0.41 ROUGE-2 on dev), not a weaker set-up of it.
+    assert 0.40 <= dev_scores["lexrank"]["rouge2"] <= 0.43, dev_scores["lexrank"]
     assert dev_scores["ours"]["rouge2"] >= 1.08 * dev_scores["lexrank"]["rouge2"]
