@@ -244,6 +244,31 @@ def cmd_subscribers(args: argparse.Namespace) -> int:
     return EXIT_PARTIAL if failing else EXIT_OK
 
 
+def cmd_health(args: argparse.Namespace) -> int:
+    """Whether the service does its job: the database answers, feeds are being read, and
+    the edition that is due went out. Exit 1 with a `problem:` line for each that fails."""
+    from datetime import timedelta
+
+    from briefing.health import check_health
+    from briefing.store import utcnow
+
+    config = load_config(args.config)
+    report = check_health(config, utcnow(), timedelta(hours=args.feeds_within))
+    for line in report.lines():
+        print(line)
+    return EXIT_OK if report.ok else EXIT_PARTIAL
+
+
+def _hours_above_zero(value: str) -> float:
+    try:
+        hours = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number of hours") from None
+    if not hours > 0:
+        raise argparse.ArgumentTypeError(f"{value!r}: give a number of hours above 0")
+    return hours
+
+
 def _print_table(rows: Sequence[tuple[str, ...]]) -> None:
     """Rows as columns padded to their widest cell, the first row as the header."""
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
@@ -469,6 +494,20 @@ def build_parser() -> argparse.ArgumentParser:
     command("feeds", cmd_feeds, "show the health of every feed")
     command(
         "subscribers", cmd_subscribers, "show each subscriber's deliveries: last sent, failures"
+    )
+    health = command(
+        "health",
+        cmd_health,
+        "check that the database answers, feeds are read and the due edition went out "
+        "(exit 1 on a problem: for a monitor or a container health check)",
+    )
+    health.add_argument(
+        "--feeds-within",
+        type=_hours_above_zero,
+        default=26,
+        metavar="HOURS",
+        help="a feed must have been read this recently (default 26: a daily run; "
+        "for briefing serve, about 3 times its poll interval)",
     )
     unsubscribe = command(
         "unsubscribe", cmd_unsubscribe, "stop (or with --undo, restart) digests to addresses"
