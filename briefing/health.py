@@ -3,7 +3,8 @@
 Three checks, each a line of the report:
 - the database answers;
 - feeds are being read: some enabled feed was read successfully within the last hours
-  (`feeds_within`; the default suits a daily cron run as well as `briefing serve`);
+  (`feeds_within`: `briefing health` asks for 26 hours unless told otherwise, which suits a
+  daily cron run; `briefing serve` can be held to a few poll intervals);
 - the latest edition that is due went out: the edition of the last day whose
   `schedule.edition_at` plus `schedule.misfire_grace_minutes` has passed was built, has
   stories, and reached every reader who should have it. A reader who unsubscribed, or whose
@@ -24,7 +25,6 @@ from briefing.digest.deliver import HOLD_AFTER, RETRY_REFUSED_AFTER, outbox_name
 from briefing.errors import BriefingError
 from briefing.store import Store
 
-DEFAULT_FEEDS_WITHIN = timedelta(hours=26)  # a daily run, plus the time it may take
 DONE = ("sent", "failed_permanent")  # deliveries the service no longer owes
 
 
@@ -49,9 +49,7 @@ class HealthReport:
         return [check.line() for check in self.checks]
 
 
-def check_health(
-    config: Config, now: datetime, feeds_within: timedelta = DEFAULT_FEEDS_WITHIN
-) -> HealthReport:
+def check_health(config: Config, now: datetime, feeds_within: timedelta) -> HealthReport:
     try:
         store = Store(config.database_url)
     except BriefingError as exc:
@@ -74,11 +72,7 @@ def feeds_check(config: Config, store: Store, now: datetime, within: timedelta) 
     if not enabled:
         return Check(False, "feeds: no feed is enabled in feeds.yaml")
     states = {state["name"]: state for state in store.all_feed_states()}
-    successes = [
-        states[name]["last_success"]
-        for name in enabled
-        if name in states and states[name].get("last_success")
-    ]
+    successes = [when for name in enabled if (when := states.get(name, {}).get("last_success"))]
     failing = sum(1 for name in enabled if states.get(name, {}).get("consecutive_failures"))
     failing_note = f"; {failing} failing now (see briefing feeds)" if failing else ""
     if not successes:
