@@ -19,6 +19,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from briefing.config import Config, Schedule, load_config
 from briefing.errors import BriefingError, ConfigError
+from briefing.health import owed_readers
 from briefing.ingest import ingest
 from briefing.pipeline import run_edition
 from briefing.store import Store, utcnow
@@ -82,9 +83,9 @@ class Service:
         self, schedule: Schedule, config: Config, now: datetime | None = None
     ) -> bool:
         """True when today's edition time passed within the grace period and today's
-        edition has not reached every subscriber (never built, or the run died before or
-        while delivering): a service (re)started at 06:35 still sends the 06:30 edition,
-        to those who have not had it."""
+        edition has not reached every subscriber owed it (never built, or the run died
+        before or while delivering): a service (re)started at 06:35 still sends the 06:30
+        edition, to those who have not had it."""
         now = (now or utcnow()).astimezone(config.zone)
         due = datetime.combine(now.date(), schedule.edition_at, tzinfo=config.zone)
         if not timedelta(0) <= now - due <= timedelta(minutes=schedule.misfire_grace_minutes):
@@ -94,10 +95,7 @@ class Service:
             edition_id = now.date().isoformat()
             if store.edition_stories(edition_id) is None:
                 return True
-            done = store.delivery_status(edition_id)
-            return any(
-                done.get(s.email) not in ("sent", "failed_permanent") for s in config.subscribers
-            )
+            return bool(owed_readers(config, store, edition_id, now))  # as `briefing health`
         finally:
             store.close()
 

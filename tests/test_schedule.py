@@ -2,13 +2,14 @@ from __future__ import annotations
 
 import json
 import logging
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from briefing.cli import main
 from briefing.config import load_config
+from briefing.pipeline import run_edition
 from briefing.schedule import Service
 from briefing.store import Store
 
@@ -46,6 +47,10 @@ def test_a_restart_within_the_grace_sends_todays_edition_to_whoever_has_not_had_
     demo_dir: Path,
 ) -> None:
     path = demo_dir / "briefing.yaml"
+    # With an SMTP server (none listens: nothing is sent here), deliveries are recorded.
+    path.write_text(
+        path.read_text(encoding="utf-8") + "smtp:\n  host: 127.0.0.1\n  port: 1\n", "utf-8"
+    )
     config = load_config(path)
     schedule = config.settings.schedule
     today = datetime(2026, 11, 29, tzinfo=config.zone)
@@ -67,6 +72,19 @@ def test_a_restart_within_the_grace_sends_todays_edition_to_whoever_has_not_had_
         assert not service._edition_missed(schedule, config, due + timedelta(minutes=5))
     finally:
         store.close()
+
+
+def test_a_restart_after_the_digests_went_out_builds_nothing_again(demo_dir: Path) -> None:
+    path = demo_dir / "briefing.yaml"
+    config = load_config(path)
+    schedule = config.settings.schedule
+    due = datetime.combine(date(2026, 11, 29), schedule.edition_at, tzinfo=config.zone)
+    service = Service(path, config)
+    assert main(["unsubscribe", "reader@example.org", "--config", str(path)]) == 0
+    run_edition(config, now=due)  # to the outbox: no delivery rows, and none for the reader
+    assert not service._edition_missed(schedule, config, due + timedelta(minutes=5))
+    (config.outbox_dir / "2026-11-29" / "economy@example.org.eml").unlink()
+    assert service._edition_missed(schedule, config, due + timedelta(minutes=5))
 
 
 def test_json_logs_end_with_one_summary_line(
