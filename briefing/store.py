@@ -169,7 +169,7 @@ deliveries = _table(
     "deliveries",
     Column("edition_id", String(32), primary_key=True),
     Column("subscriber", String(320), primary_key=True),
-    Column("status", String(16), nullable=False),  # reserved, sent, failed
+    Column("status", String(16), nullable=False),  # reserved, sent, failed, failed_permanent
     Column("message_id", LongText, nullable=False),
     Column("attempts", Integer, nullable=False, default=0),
     Column("error", LongText),
