@@ -8,9 +8,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from aiosmtpd.controller import Controller
 
 from briefing.logs import JsonFormatter, TextFormatter
 from tests.databases import Server, fresh_database, mariadb_server, postgres_server
+from tests.servers import Mailbox, free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "config" / "demo"
@@ -87,3 +89,14 @@ def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
         capture_output=True,
     )
     return cert, key
+
+
+@pytest.fixture
+def smtp_server() -> Iterator[tuple[Controller, Mailbox]]:
+    """A real aiosmtpd server on a free port, and the handler that records (and can refuse)
+    what it is sent."""
+    mailbox = Mailbox()
+    controller = Controller(mailbox, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    yield controller, mailbox
+    controller.stop()

@@ -23,7 +23,7 @@ import textwrap
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -52,6 +52,7 @@ from briefing.errors import EXIT_PARTIAL, ConfigError, DeliveryError
 from briefing.models import Digest
 from briefing.store import Store, deliveries
 from tests.digest_fixtures import fixed_config, fixed_edition
+from tests.servers import Mailbox
 from tests.servers import free_port as _free_port
 from tests.test_render import _hostile_edition
 
@@ -60,51 +61,6 @@ ROOT = Path(__file__).resolve().parents[1]
 # the root logger at that test's (closed) captured stderr, those lines would fail to print.
 logging.getLogger("mail.log").setLevel(logging.WARNING)
 FAST = {"backoff_seconds": 0.01, "timeout_seconds": 5}
-
-
-class Mailbox:
-    """An aiosmtpd handler that records what it accepts and can misbehave on purpose."""
-
-    def __init__(self) -> None:
-        self.received: list[tuple[str, bytes]] = []
-        self.mail_options: list[list[str]] = []  # the MAIL FROM parameters of each message
-        self.sessions: set[int] = set()
-        self.attempts: Counter[str] = Counter()
-        self.refuse: set[str] = set()  # 550 at RCPT
-        self.rcpt: Counter[str] = Counter()  # RCPT commands per address, refused or not
-        self.busy_replies = 0  # answer 451 to the first N DATA of each recipient
-        self.on_data: Callable[[Any, str], str | None] | None = None  # a fault hook
-        self.lock = threading.Lock()
-
-    async def handle_RCPT(
-        self, server: Any, session: Any, envelope: Any, address: str, options: list[str]
-    ) -> str:
-        with self.lock:
-            self.rcpt[address] += 1
-        if address in self.refuse:
-            return "550 5.1.1 no such mailbox"
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        recipient = envelope.rcpt_tos[0]
-        with self.lock:
-            self.attempts[recipient] += 1
-            attempt = self.attempts[recipient]
-            self.sessions.add(id(session))
-        if self.on_data is not None:
-            reply = self.on_data(server, recipient)
-            if reply is not None:
-                return reply
-        if attempt <= self.busy_replies:
-            return "451 4.3.0 busy, try again later"
-        with self.lock:
-            self.received.append((recipient, envelope.original_content or envelope.content))
-            self.mail_options.append(envelope.mail_options)
-        return "250 2.0.0 queued"
-
-    def counts(self) -> Counter[str]:
-        return Counter(rcpt for rcpt, _ in self.received)
 
 
 @contextmanager

@@ -5,7 +5,6 @@ from __future__ import annotations
 import email
 import email.policy
 from collections import Counter
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -16,22 +15,14 @@ from aiosmtpd.controller import Controller
 from briefing.cli import main
 from briefing.config import load_config
 from briefing.store import Store
-from tests.test_deliver import Mailbox, _free_port
+from tests.servers import Mailbox
 
 
-@pytest.fixture
-def smtp_server() -> Iterator[tuple[Controller, Mailbox]]:
-    mailbox = Mailbox()
-    controller = Controller(mailbox, hostname="127.0.0.1", port=_free_port())
-    controller.start()
-    yield controller, mailbox
-    controller.stop()
-
-
-def _use_smtp(config_dir: Path, port: int) -> None:
+def use_smtp(config_dir: Path, port: int, **smtp: object) -> None:
+    """Point the configuration in `config_dir` at a plain SMTP server on this host."""
     path = config_dir / "briefing.yaml"
     settings = yaml.safe_load(path.read_text(encoding="utf-8"))
-    settings["smtp"] = {"host": "127.0.0.1", "port": port, "security": "none"}
+    settings["smtp"] = {"host": "127.0.0.1", "port": port, "security": "none", **smtp}
     path.write_text(yaml.safe_dump(settings, allow_unicode=True, sort_keys=False), encoding="utf-8")
 
 
@@ -48,7 +39,7 @@ def test_send_delivers_a_built_edition_once(
         for p in outbox.glob("*.eml")
     }
     controller, mailbox = smtp_server
-    _use_smtp(demo_dir, controller.port)
+    use_smtp(demo_dir, controller.port)
     capsys.readouterr()
     assert main(["send", "--config", config]) == 0
     out = capsys.readouterr().out
@@ -183,7 +174,7 @@ def test_subscribers_shows_deliveries_and_a_mailbox_held_back_is_not_written_to(
 ) -> None:
     config_path = str(demo_dir / "briefing.yaml")
     controller, mailbox = smtp_server
-    _use_smtp(demo_dir, controller.port)
+    use_smtp(demo_dir, controller.port)
     config = load_config(demo_dir / "briefing.yaml")
     emails = [s.email for s in config.subscribers]
     assert main(["subscribers", "--config", config_path]) == 0  # nothing delivered yet

@@ -3,7 +3,6 @@ aiosmtpd server. The clock is passed in, so each check meets the edition time it
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -17,7 +16,8 @@ from briefing.config import load_config
 from briefing.health import check_health
 from briefing.pipeline import run_edition
 from briefing.store import Store
-from tests.test_deliver import Mailbox, _free_port
+from tests.servers import Mailbox, free_port
+from tests.test_deliver_cli import use_smtp
 
 RIYADH = ZoneInfo("Asia/Riyadh")  # the demo's zone; its edition is due at 06:30 (+60 min grace)
 MORNING_RUN = datetime(2026, 11, 29, 6, 30, tzinfo=RIYADH)
@@ -32,15 +32,6 @@ def _edit(config_dir: Path, **settings: object) -> None:
     path = config_dir / "briefing.yaml"
     values = yaml.safe_load(path.read_text(encoding="utf-8")) | settings
     path.write_text(yaml.safe_dump(values, allow_unicode=True, sort_keys=False), encoding="utf-8")
-
-
-@pytest.fixture
-def smtp_server() -> Iterator[tuple[Controller, Mailbox]]:
-    mailbox = Mailbox()
-    controller = Controller(mailbox, hostname="127.0.0.1", port=_free_port())
-    controller.start()
-    yield controller, mailbox
-    controller.stop()
 
 
 def test_a_new_install_is_told_what_has_not_happened_yet(
@@ -93,10 +84,7 @@ def test_readers_still_owed_the_edition_are_named_and_no_one_else(
     demo_dir: Path, smtp_server: tuple[Controller, Mailbox]
 ) -> None:
     controller, mailbox = smtp_server
-    _edit(
-        demo_dir,
-        smtp={"host": "127.0.0.1", "port": controller.port, "security": "none", "retries": 0},
-    )
+    use_smtp(demo_dir, controller.port, retries=0)
     mailbox.refuse = {"economy@example.org"}  # 5xx: dealt with, `briefing subscribers` shows it
     mailbox.on_data = lambda _server, who: "451 4.3.0 try later" if who.startswith("text") else None
     config = demo_dir / "briefing.yaml"
@@ -116,7 +104,7 @@ def test_a_mailbox_held_back_after_three_refusals_is_not_owed(
     demo_dir: Path, smtp_server: tuple[Controller, Mailbox]
 ) -> None:
     controller, mailbox = smtp_server
-    _edit(demo_dir, smtp={"host": "127.0.0.1", "port": controller.port, "security": "none"})
+    use_smtp(demo_dir, controller.port)
     config = load_config(demo_dir / "briefing.yaml")
     store = Store(config.database_url)
     for edition in ("2026-11-26", "2026-11-27", "2026-11-28"):  # refused three mornings
@@ -147,7 +135,7 @@ def test_an_edition_without_stories_sent_nothing(demo_dir: Path) -> None:
 def test_a_database_that_does_not_answer_is_the_one_problem_reported(
     demo_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    _edit(demo_dir, database=f"postgresql+psycopg://briefing:secret@127.0.0.1:{_free_port()}/x")
+    _edit(demo_dir, database=f"postgresql+psycopg://briefing:secret@127.0.0.1:{free_port()}/x")
     assert main(["health", "--config", str(demo_dir / "briefing.yaml")]) == 1
     out = capsys.readouterr().out
     assert out.startswith("problem: database: ") and out.count("\n") == 1

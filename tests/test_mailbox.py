@@ -24,8 +24,8 @@ from briefing.models import Digest
 from briefing.store import Store
 from tests.digest_fixtures import fixed_config, fixed_edition
 from tests.imap_server import PASSWORD, USER, ImapServer, imap_server
-from tests.servers import smtp_sink
-from tests.test_deliver import FAST, Mailbox, _relay
+from tests.servers import Mailbox, smtp_sink
+from tests.test_deliver import FAST, _relay
 
 PROCESSED = "briefing-processed"
 

@@ -33,7 +33,8 @@ from briefing.errors import EXIT_NOTHING_SENT, EXIT_OK, ConfigError
 from briefing.store import Store
 from tests import chromium
 from tests.digest_fixtures import fixed_config, fixed_edition
-from tests.test_deliver import FAST, Mailbox, _relay
+from tests.servers import Mailbox
+from tests.test_deliver import FAST, _relay
 
 SECRET = "a long random secret shared by the sender and its unsubscribe page"
 LINK = "https://news.example.org/unsubscribe?email={email}&token={token}"
