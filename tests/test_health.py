@@ -28,6 +28,11 @@ def _lines(config_dir: Path, now: datetime, hours: float = 26) -> list[str]:
     return report.lines()
 
 
+def _edition_line(config_dir: Path) -> str:
+    """The edition check, two hours after the morning run: past its time and grace."""
+    return _lines(config_dir, MORNING_RUN + timedelta(hours=2))[2]
+
+
 def _edit(config_dir: Path, **settings: object) -> None:
     path = config_dir / "briefing.yaml"
     values = yaml.safe_load(path.read_text(encoding="utf-8")) | settings
@@ -75,9 +80,7 @@ def test_a_digest_missing_from_the_outbox_is_owed(demo_dir: Path) -> None:
     config = load_config(demo_dir / "briefing.yaml")
     run_edition(config, now=MORNING_RUN)
     (config.outbox_dir / "2026-11-29" / "economy@example.org.eml").unlink()
-    assert _lines(demo_dir, MORNING_RUN + timedelta(hours=2))[2].endswith(
-        "not sent to 1 of 3: economy@example.org (not tried)"
-    )
+    assert _edition_line(demo_dir).endswith("not sent to 1 of 3: economy@example.org (not tried)")
 
 
 def test_readers_still_owed_the_edition_are_named_and_no_one_else(
@@ -90,14 +93,12 @@ def test_readers_still_owed_the_edition_are_named_and_no_one_else(
     config = demo_dir / "briefing.yaml"
     assert main(["unsubscribe", "reader@example.org", "--config", str(config)]) == 0
     run_edition(load_config(config), now=MORNING_RUN)
-    assert _lines(demo_dir, MORNING_RUN + timedelta(hours=2))[2].endswith(
+    assert _edition_line(demo_dir).endswith(
         ": not sent to 1 of 3: text-only@example.org (failed for now, to be retried)"
     )
     mailbox.on_data = None
     assert main(["send", "--config", str(config), "--edition", "2026-11-29"]) == 0
-    assert _lines(demo_dir, MORNING_RUN + timedelta(hours=2))[2].endswith(
-        "sent to every reader it was owed (3 subscribers)"
-    )
+    assert _edition_line(demo_dir).endswith("sent to every reader it was owed (3 subscribers)")
 
 
 def test_a_mailbox_held_back_after_three_refusals_is_not_owed(
@@ -115,9 +116,7 @@ def test_a_mailbox_held_back_after_three_refusals_is_not_owed(
     store.close()
     run_edition(config, now=MORNING_RUN)
     assert mailbox.rcpt["economy@example.org"] == 0  # held back: not written to at all
-    assert _lines(demo_dir, MORNING_RUN + timedelta(hours=2))[2].endswith(
-        "sent to every reader it was owed (3 subscribers)"
-    )
+    assert _edition_line(demo_dir).endswith("sent to every reader it was owed (3 subscribers)")
 
 
 def test_an_edition_without_stories_sent_nothing(demo_dir: Path) -> None:
